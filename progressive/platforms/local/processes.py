@@ -216,3 +216,23 @@ def atomic_write(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def pid_alive(pid: int, create_time: float | None) -> bool:
+    """True when `pid` is still the process that was recorded (not a reused pid, no zombie)."""
+    return _same_process(pid, create_time)
+
+
+def recorded_create_time(state_dir: Path, name: str) -> float | None:
+    try:
+        return json.loads((state_dir / "pids" / f"{name}.json").read_text())["create_time"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def log_tail(state_dir: Path, name: str, lines: int = 30) -> str:
+    try:
+        text = (state_dir / "logs" / f"{name}.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,5 @@
+import sys
+
+from progressive.cli import main
+
+sys.exit(main())

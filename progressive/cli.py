@@ -1,0 +1,87 @@
+"""The `progressive` command line: a thin layer over the library.
+
+Each command lives in `progressive/commands/<name>.py` with a `register(app)` function. Exit
+codes (DESIGN.md): 0 success, 1 the behaviour failed, 2 invalid input or environment. A user
+mistake (UserError) prints its message without a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+
+import typer
+from rich.console import Console
+
+from progressive.errors import BehaviourFailed, UserError
+
+COMMAND_MODULES = (
+    "platform",  # up, down, status
+    "validate",
+    "rollout",
+    "preview",
+    "conformance",
+    "report",
+    "render",
+    "lint",
+)
+
+app = typer.Typer(
+    name="progressive",
+    help="End-to-end harness and conformance suite for progressive delivery.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"progressive.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"progressive.commands.{name}":
+                continue  # command not built (yet)
+            raise
+        module.register(app)
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    err = Console(stderr=True)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # teardown runs on SIGTERM as on Ctrl-C
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except BehaviourFailed as exc:
+        err.print(f"[bold red]failed:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted; everything started was stopped")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # click usage errors arrive as click exceptions
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return 2
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""`progressive up | down | status`: the local platform in the background."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from progressive.platforms.local import processes
+
+DEFAULT_STATE_DIR = Path(".progressive")
+StateDir = typer.Option(DEFAULT_STATE_DIR, "--state-dir", help="Where pids, ports, configs and logs live.")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def up(state_dir: Path = StateDir) -> None:
+        """Start the local platform (Envoy gateway + Prometheus) and return once it serves."""
+        from progressive.platforms.local.platform import LocalPlatform
+
+        if LocalPlatform.is_running(state_dir):
+            typer.echo(f"already up (state dir {state_dir}); `progressive down` stops it")
+            return
+        processes.stop_all_recorded(state_dir)  # leftovers of a crashed run
+        platform = LocalPlatform(state_dir, die_with_parent=False)
+        platform.up()
+        platform._stop.set()  # the supervisor thread ends with this command
+        typer.echo(f"gateway    {platform.gateway_url}")
+        typer.echo(f"prometheus {platform.prometheus_url}")
+        typer.echo(f"state dir  {platform.state_dir}")
+
+    @app.command()
+    def down(state_dir: Path = StateDir) -> None:
+        """Stop everything the local platform started (also after a crashed harness)."""
+        from progressive.platforms.local.platform import LocalPlatform
+
+        if (Path(state_dir) / "platform.json").exists():
+            try:
+                LocalPlatform.attach(state_dir).down()
+            except Exception:  # noqa: BLE001 - fall back to the pid records below
+                pass
+        stopped = processes.stop_all_recorded(Path(state_dir))
+        (Path(state_dir) / "platform.json").unlink(missing_ok=True)
+        typer.echo(f"down ({len(stopped)} leftover processes stopped)" if stopped else "down")
+
+    @app.command()
+    def status(
+        state_dir: Path = StateDir,
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ) -> None:
+        """Show the gateway and Prometheus URLs and, per workload, replicas, ports and readiness."""
+        from progressive.platforms.local.platform import LocalPlatform
+
+        if not LocalPlatform.is_running(state_dir):
+            if as_json:
+                typer.echo(json.dumps({"running": False, "state_dir": str(state_dir)}))
+            else:
+                typer.echo(f"not running (state dir {state_dir})")
+            raise typer.Exit(1)
+        info = LocalPlatform.attach(state_dir).status()
+        info["running"] = True
+        if as_json:
+            typer.echo(json.dumps(info, indent=1))
+            return
+        console = Console()
+        console.print(f"gateway    {info['gateway_url']}  alive={info['gateway_alive']}")
+        console.print(f"prometheus {info['prometheus_url']}  alive={info['prometheus_alive']}")
+        table = Table("workload", "version", "replicas", "ready", "ports")
+        for name, wl in info["workloads"].items():
+            table.add_row(name, wl["version"], str(wl["replicas"]), str(wl["ready"]),
+                          ",".join(map(str, wl["ports"])))
+        console.print(table)

@@ -1,0 +1,97 @@
+"""MetricsProvider over a Prometheus server's HTTP API (prometheus-api-client).
+
+The engine asks one instant query per check per tick. Every outcome other than one finite
+value is an error with a message a user can act on: no series or NaN/Inf is `NoValues`,
+several series, an unreachable server, an HTTP error, a timeout or bad PromQL is `QueryFailed`.
+Retries are off (urllib3 `Retry(total=0)`) so a dead server fails at once instead of after
+the client's default back-off; the engine's own tick is the retry.
+"""
+
+from __future__ import annotations
+
+import math
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from progressive.metrics.base import NoValues, QueryFailed
+
+
+class PrometheusProvider:
+    def __init__(self, url: str, timeout_s: float = 5.0):
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._client = PrometheusConnect(
+            url=self.url, disable_ssl=True, retry=Retry(total=0), timeout=timeout_s
+        )
+
+    def run_query(self, promql: str) -> float:
+        """The value of an instant query that returns exactly one series (or a scalar)."""
+        try:
+            result = self._client.custom_query(promql)
+        except PrometheusApiClientException as exc:
+            raise QueryFailed(f"Prometheus at {self.url} refused the query: {_api_error(exc)}") from exc
+        except requests.Timeout as exc:
+            raise QueryFailed(
+                f"Prometheus at {self.url} did not answer within {self.timeout_s:g}s"
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise QueryFailed(f"Prometheus at {self.url} is unreachable: {exc}") from exc
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            raise QueryFailed(f"Prometheus at {self.url}: {exc}") from exc
+        return _single_value(result, promql)
+
+    def is_online(self) -> bool:
+        try:
+            answer = self._client._session.get(f"{self.url}/-/ready", timeout=self.timeout_s)
+            return answer.status_code == 200
+        except requests.RequestException:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _single_value(result: object, promql: str) -> float:
+    # A scalar query answers [time, "value"]; a vector answers a list of {metric, value}.
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        raw = result[1]
+    elif isinstance(result, list):
+        if not result:
+            raise NoValues(f"no series for query: {_one_line(promql)}")
+        if len(result) > 1:
+            labels = ", ".join(_labels(r.get("metric", {})) for r in result[:3])
+            raise QueryFailed(
+                f"query returned {len(result)} series, expected one "
+                f"(aggregate it, e.g. with sum): {labels} ...: {_one_line(promql)}"
+            )
+        raw = result[0].get("value", [None, None])[1]
+    else:
+        raise QueryFailed(f"unexpected answer {result!r} for query: {_one_line(promql)}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise QueryFailed(f"non-numeric value {raw!r} for query: {_one_line(promql)}") from exc
+    if math.isnan(value):
+        raise NoValues(f"query returned NaN (no traffic in the window?): {_one_line(promql)}")
+    if math.isinf(value):
+        raise NoValues(f"query returned {value} (division by zero?): {_one_line(promql)}")
+    return value
+
+
+def _api_error(exc: PrometheusApiClientException) -> str:
+    """The client's message is `HTTP Status Code N (b'{json}')`: keep it short and readable."""
+    text = str(exc)
+    for marker in ('"error":"', "'error': '"):
+        if marker in text:
+            return text.split(marker, 1)[1].split('"', 1)[0].replace("\\n", " ")
+    return text
+
+
+def _labels(metric: dict) -> str:
+    return "{" + ",".join(f"{k}={v!r}" for k, v in sorted(metric.items())) + "}"
+
+
+def _one_line(promql: str) -> str:
+    return " ".join(promql.split())
