@@ -44,6 +44,20 @@ class Knobs:
     def __post_init__(self) -> None:
         _check(self)
 
+    def argv(self) -> list[str]:
+        """Flags that give these knobs to `python -m progressive.app` (parse_knobs inverts it)."""
+        flags = ["--version", self.version, "--commit", self.commit,
+                 "--powered-by", self.powered_by, "--error-rate", repr(float(self.error_rate)),
+                 "--latency-ms", repr(float(self.latency_ms)),
+                 "--crash-after", str(self.crash_after),
+                 "--never-ready" if self.never_ready else "--no-never-ready",
+                 "--host", self.host, "--port", str(self.port)]
+        if self.port_file is not None:
+            flags += ["--port-file", self.port_file]
+        if self.seed is not None:
+            flags += ["--seed", str(self.seed)]
+        return flags
+
     def fault_knobs(self) -> dict[str, object]:
         """The knobs `/version` reports (what makes this release good or bad)."""
         d = asdict(self)

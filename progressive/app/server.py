@@ -36,7 +36,9 @@ from progressive.app.knobs import KnobError, Knobs
 HERE = Path(__file__).parent
 NOT_APP_PATHS = frozenset({"/healthz", "/metrics", "/version"})
 MAX_DELAY_S = 30.0
-SHUTDOWN_GRACE_S = 3.0  # in-flight requests get this long after SIGTERM
+# After SIGTERM, aiohttp waits up to half the grace for in-flight requests to finish, then up
+# to the other half for the ones it cancelled: the process is gone within the grace.
+SHUTDOWN_GRACE_S = 4.0
 CRASH_EXIT_CODE = 3
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 NO_BODY_CODES = frozenset({204, 304})
@@ -264,7 +266,7 @@ async def _serve(knobs: Knobs) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(build_app(knobs), access_log=None, handle_signals=False,
-                           shutdown_timeout=SHUTDOWN_GRACE_S)
+                           shutdown_timeout=SHUTDOWN_GRACE_S / 2)
     await runner.setup()
     try:
         site = web.TCPSite(runner, knobs.host, knobs.port, backlog=1024)

@@ -9,9 +9,13 @@ the client's default back-off; the engine's own tick is the retry.
 
 from __future__ import annotations
 
+import ast
+import json
 import math
+import re
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
@@ -31,22 +35,25 @@ class PrometheusProvider:
         try:
             result = self._client.custom_query(promql)
         except PrometheusApiClientException as exc:
-            raise QueryFailed(f"Prometheus at {self.url} refused the query: {_api_error(exc)}") from exc
-        except requests.Timeout as exc:
             raise QueryFailed(
-                f"Prometheus at {self.url} did not answer within {self.timeout_s:g}s"
+                f"Prometheus at {self.url} refused the query: {_api_error(exc)}"
             ) from exc
-        except requests.ConnectionError as exc:
-            raise QueryFailed(f"Prometheus at {self.url} is unreachable: {exc}") from exc
-        except (requests.RequestException, ValueError, KeyError) as exc:
+        except requests.RequestException as exc:
+            if _timed_out(exc):
+                raise QueryFailed(
+                    f"Prometheus at {self.url} did not answer within {self.timeout_s:g}s"
+                ) from exc
+            if isinstance(exc, requests.ConnectionError):
+                raise QueryFailed(f"Prometheus at {self.url} is unreachable: {exc}") from exc
+            raise QueryFailed(f"Prometheus at {self.url}: {exc}") from exc
+        except (ValueError, KeyError) as exc:  # not Prometheus' JSON
             raise QueryFailed(f"Prometheus at {self.url}: {exc}") from exc
         return _single_value(result, promql)
 
     def is_online(self) -> bool:
         try:
-            answer = self._client._session.get(f"{self.url}/-/ready", timeout=self.timeout_s)
-            return answer.status_code == 200
-        except requests.RequestException:
+            return bool(self._client.check_prometheus_connection())
+        except Exception:  # noqa: BLE001 - "is it up?" must answer, never raise
             return False
 
     def close(self) -> None:
@@ -80,13 +87,27 @@ def _single_value(result: object, promql: str) -> float:
     return value
 
 
+def _timed_out(exc: requests.RequestException) -> bool:
+    """With retries off, urllib3 reports a read timeout as a ConnectionError wrapping it."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # refused: a TimeoutError child
+        return False
+    return isinstance(reason, urllib3.exceptions.TimeoutError)
+
+
 def _api_error(exc: PrometheusApiClientException) -> str:
-    """The client's message is `HTTP Status Code N (b'{json}')`: keep it short and readable."""
+    """The client says `HTTP Status Code N (b'{json}')`: keep the status and Prometheus' error."""
     text = str(exc)
-    for marker in ('"error":"', "'error': '"):
-        if marker in text:
-            return text.split(marker, 1)[1].split('"', 1)[0].replace("\\n", " ")
-    return text
+    match = re.fullmatch(r"HTTP Status Code (\d+) \((b'.*'|b\".*\")\)", text, re.DOTALL)
+    if not match:
+        return text
+    try:
+        body = json.loads(ast.literal_eval(match.group(2)))
+        return f"HTTP {match.group(1)}: {body['error']}"
+    except (ValueError, SyntaxError, KeyError, TypeError):
+        return text
 
 
 def _labels(metric: dict) -> str:

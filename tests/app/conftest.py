@@ -19,8 +19,8 @@ from progressive.waiting import wait_until
 
 # Python + aiohttp import takes ~0.5 s alone; allow for a loaded 2-core machine.
 STARTUP_TIMEOUT_S = 20.0
-# SHUTDOWN_GRACE_S (3 s) plus process exit, with the same margin.
-EXIT_TIMEOUT_S = 15.0
+# progressive.app.server.SHUTDOWN_GRACE_S (4 s) plus process exit, with a wide margin.
+EXIT_TIMEOUT_S = 20.0
 HTTP_TIMEOUT_S = 10.0
 
 KNOB_ENV = ("CROC_VERSION", "WORKFLOW_RELEASE", "GIT_SHA", "POWERED_BY", "CROC_ERROR_RATE",

@@ -13,6 +13,7 @@ A system Prometheus (Debian's service on :9090) is never used nor collided with.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -70,13 +71,12 @@ def istio_recording_rules() -> dict:
         '"envoy_response_code", "(.*)")',
         "response_code",
     )
-    istio = {"reporter": "destination"}
     rules = [
-        {"record": "istio_requests_total", "expr": requests_expr, "labels": istio},
+        {"record": "istio_requests_total", "expr": requests_expr, "labels": _istio_labels()},
         {
             "record": "istio_request_duration_milliseconds_bucket",
             "expr": by_workload(f"envoy_cluster_upstream_rq_time_bucket{{{cluster}}}", "le"),
-            "labels": istio,
+            "labels": _istio_labels(),
         },
     ]
     for part in ("sum", "count"):
@@ -84,10 +84,14 @@ def istio_recording_rules() -> dict:
             {
                 "record": f"istio_request_duration_milliseconds_{part}",
                 "expr": by_workload(f"envoy_cluster_upstream_rq_time_{part}{{{cluster}}}"),
-                "labels": istio,
+                "labels": _istio_labels(),
             }
         )
     return {"groups": [{"name": "istio-from-envoy", "rules": rules}]}
+
+
+def _istio_labels() -> dict[str, str]:
+    return {"reporter": "destination"}  # a fresh dict per rule: no YAML anchors in the file
 
 
 class PrometheusServer:
@@ -150,6 +154,17 @@ class PrometheusServer:
             return requests.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200
         except requests.RequestException:
             return False
+
+    def version(self) -> str:
+        """The server's version (`2.42.0+ds`), from the running server or the binary."""
+        if self.is_ready():
+            info = requests.get(f"{self.url}/api/v1/status/buildinfo", timeout=2).json()
+            return str(info["data"]["version"])
+        out = subprocess.run(  # noqa: S603 - argv list, no shell
+            [find_binary("prometheus"), "--version"], capture_output=True, text=True, timeout=10
+        )
+        words = (out.stdout or out.stderr).split()
+        return words[2] if len(words) > 2 and words[1] == "version" else "unknown"
 
     @property
     def pid(self) -> int | None:

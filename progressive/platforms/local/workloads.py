@@ -256,9 +256,8 @@ class LocalWorkloads:
             "--host", processes.LOOPBACK,
             "--port", str(port),
             "--port-file", str(port_file),
+            "--never-ready" if app.never_ready else "--no-never-ready",
         ]  # fmt: skip
-        if app.never_ready:
-            argv.append("--never-ready")
         proc = processes.start_process(
             proc_name, argv, self.state_dir, env=app.env, die_with_parent=self._die_with_parent
         )

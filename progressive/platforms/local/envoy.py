@@ -1,0 +1,455 @@
+"""The local platform's gateway: one Envoy process configured from files (file-based xDS).
+
+Envoy starts from a bootstrap whose clusters (CDS) and listener (LDS) come from files, and the
+listener's HTTP connection manager takes its routes (RDS) from a third file. Each file lives in
+its own directory under `STATE/envoy/` and is replaced by atomic rename, which Envoy notices
+through `watched_directory`; one directory per resource type means a rename wakes only that
+subscription, so its counters tell exactly whether *this* update was taken.
+
+Every update is confirmed before the call returns: the update counter rises (`update_success`)
+or the update was refused (`update_rejected` / `update_failure`, then `RouterError` with
+Envoy's reason, and the file is put back to what is live so a restart loads a good config).
+
+Called by the local platform (`platform.py`: start/stop/clusters), by `routing/envoy.py`
+(the route configuration) and by CLI commands in other processes through `attach()`, which
+reads the ports and pid from `STATE/envoy/gateway.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from progressive.platforms.local import processes
+from progressive.platforms.local.processes import LOOPBACK, ManagedProcess
+from progressive.routing.base import RouterError
+from progressive.waiting import wait_until
+
+PROCESS_NAME = "envoy"
+ROUTE_CONFIG_NAME = "local_route"
+LISTENER_NAME = "gateway"
+STAT_PREFIX = "ingress"
+# Envoy takes a renamed file within a few ms (FIELD-NOTES); the bound allows for a 2-core
+# machine shared with other test runs, and cluster warming (one health-check round).
+CONFIRM_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 20.0
+START_ATTEMPTS = 3
+# Upstream request time buckets (ms): a P99 from 1 ms to 10 s is resolvable, with the
+# thresholds specs use most (300, 500 ms) as bucket bounds.
+RQ_TIME_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 300, 400, 500, 600, 750, 1000, 2500,
+                      5000, 10000)  # fmt: skip
+# Replica readiness as Kubernetes sees it: /healthz. No panic mode: a workload with no ready
+# replica gets no traffic (503), as a Service with no ready endpoints.
+HEALTH_CHECK = {
+    "timeout": "2s",
+    "interval": "1s",
+    "no_traffic_interval": "1s",
+    "unhealthy_threshold": 3,
+    "healthy_threshold": 1,
+    "http_health_check": {"path": "/healthz"},
+}
+_TYPES = {
+    "cds": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+    "lds": "type.googleapis.com/envoy.config.listener.v3.Listener",
+    "rds": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+}
+_COUNTER_PREFIX = {
+    "cds": "cluster_manager.cds.",
+    "lds": "listener_manager.lds.",
+    "rds": f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIG_NAME}.",
+}
+
+
+class EnvoyGateway:
+    def __init__(self, state_dir: Path, *, die_with_parent: bool = True):
+        self.state_dir = Path(state_dir)
+        self.dir = self.state_dir / "envoy"
+        self.bootstrap_path = self.dir / "bootstrap.json"
+        self.admin_address_path = self.dir / "admin-address"
+        self.info_path = self.dir / "gateway.json"
+        self.paths = {kind: self.dir / kind / f"{kind}.json" for kind in _TYPES}
+        self.die_with_parent = die_with_parent
+        self.admin_port: int | None = None
+        self.listener_port: int | None = None
+        self._process: ManagedProcess | None = None
+        self._lock = threading.Lock()  # one update at a time per kind is enough; keep it simple
+        self._http = threading.local()
+
+    # -- facts ------------------------------------------------------------------------------
+
+    @property
+    def listener_url(self) -> str:
+        if self.listener_port is None:
+            raise RouterError("the Envoy gateway has not been started")
+        return f"http://{LOOPBACK}:{self.listener_port}"
+
+    @property
+    def admin_url(self) -> str:
+        if self.admin_port is None:
+            raise RouterError("the Envoy gateway has not been started")
+        return f"http://{LOOPBACK}:{self.admin_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def version(self) -> str:
+        """Envoy's release, e.g. `1.40.0`."""
+        return self._admin("/server_info").json()["version"].split("/")[1]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start Envoy with the current config files (empty ones on a fresh state dir)."""
+        binary = processes.find_binary("envoy")
+        for kind in ("cds", "rds"):
+            if not self.paths[kind].exists():
+                self._write(kind, [] if kind == "cds" else [empty_route_config()])
+        port = self.listener_port or free_listener_port(self.paths["lds"])
+        self._write("lds", [self._listener(port)])
+        self._launch(binary, admin_port=self.admin_port or 0)
+        self._bind_listener()
+        self._write_info()
+
+    def restart(self) -> None:
+        """Stop (if running) and start again on the same ports with the current files."""
+        if self.admin_port is None:
+            raise RouterError("restart() before start()")
+        self.stop()
+        binary = processes.find_binary("envoy")
+        try:
+            self._launch(binary, admin_port=self.admin_port)
+        except RouterError:  # the admin port was taken while Envoy was down: let the OS pick
+            self._launch(binary, admin_port=0)
+        self._bind_listener()
+        self._write_info()
+
+    def stop(self) -> None:
+        """Stop the process; the config files stay (restart() and diagnostics use them)."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    @classmethod
+    def attach(cls, state_dir: Path) -> EnvoyGateway:
+        """Reconnect to the Envoy a `start()` in another process recorded in gateway.json."""
+        gw = cls(state_dir)
+        try:
+            info = json.loads(gw.info_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RouterError(f"no Envoy gateway recorded in {gw.info_path}: {exc}") from None
+        gw.admin_port = int(info["admin_port"])
+        gw.listener_port = int(info["listener_port"])
+        gw.die_with_parent = bool(info.get("die_with_parent", True))
+        gw._process = ManagedProcess(
+            PROCESS_NAME, int(info["pid"]), list(info["argv"]),
+            Path(info["log_path"]), Path(info["record_path"]),
+        )  # fmt: skip
+        return gw
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def set_clusters(self, clusters: dict[str, list[tuple[str, int]]]) -> None:
+        """Replace all clusters (name -> endpoints); an empty list is a cluster with no hosts.
+
+        Returns once Envoy took the update and finished warming (one health-check round).
+        """
+        self._update("cds", [cluster(name, eps) for name, eps in sorted(clusters.items())])
+        wait_until(
+            lambda: self.stats(r"^cluster_manager\.warming_clusters$").get(
+                "cluster_manager.warming_clusters", 1) == 0,
+            timeout=CONFIRM_TIMEOUT_S, what="Envoy to warm the new clusters",
+        )  # fmt: skip
+
+    def set_route_config(self, route_config: dict) -> None:
+        """Replace the RouteConfiguration (its name is forced to the listener's)."""
+        self._update("rds", [{**route_config, "name": ROUTE_CONFIG_NAME}])
+
+    def route_config_file(self) -> dict:
+        """The RouteConfiguration in the RDS file (what Envoy loads on restart)."""
+        return json.loads(self.paths["rds"].read_text())["resources"][0]
+
+    def config_dump(self, resource: str | None = None) -> dict:
+        """Envoy's live configuration (admin `/config_dump`, optionally one `resource`)."""
+        path = "/config_dump" + (f"?resource={resource}" if resource else "")
+        return self._admin(path).json()
+
+    def live_route_config(self) -> dict | None:
+        """The RouteConfiguration Envoy is serving now, from `/config_dump`."""
+        dump = self.config_dump("dynamic_route_configs")
+        for entry in dump.get("configs", []):
+            rc = entry.get("route_config", {})
+            if rc.get("name") == ROUTE_CONFIG_NAME:
+                return rc
+        return None
+
+    def stats(self, regex: str | None = None) -> dict[str, int]:
+        """Counters and gauges by name (admin `/stats`), optionally filtered by a regex."""
+        params = {"format": "json"}
+        if regex:
+            params["filter"] = regex
+        out: dict[str, int] = {}
+        for entry in self._admin("/stats", params=params).json().get("stats", []):
+            if "value" in entry:
+                out[entry["name"]] = int(entry["value"])
+        return out
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _admin(self, path: str, params: dict | None = None) -> requests.Response:
+        session = getattr(self._http, "session", None)
+        if session is None:
+            session = self._http.session = requests.Session()
+        resp = session.get(self.admin_url + path, params=params, timeout=5)
+        resp.raise_for_status()
+        return resp
+
+    def _write(self, kind: str, resources: list[dict]) -> str:
+        version = str(time.time_ns())
+        doc = {"version_info": version, "resources": [{"@type": _TYPES[kind], **r} for r in resources]}
+        processes.atomic_write(self.paths[kind], json.dumps(doc, indent=1))
+        return version
+
+    def _counters(self, kind: str) -> dict[str, int]:
+        prefix = _COUNTER_PREFIX[kind]
+        stats = self.stats("^" + prefix.replace(".", r"\.") + "update_")
+        return {k.removeprefix(prefix): v for k, v in stats.items()}
+
+    def _update(self, kind: str, resources: list[dict]) -> None:
+        """Write one resource file and wait until Envoy took it (or raise with its reason)."""
+        with self._lock:
+            path = self.paths[kind]
+            previous = path.read_text() if path.exists() else None
+            before = self._counters(kind)
+            log_offset = self._log_size()
+            self._write(kind, resources)
+            try:
+                self._confirm(kind, before, log_offset)
+            except RouterError:
+                if previous is not None:  # the file again says what is live
+                    processes.atomic_write(path, previous)
+                raise
+
+    def _confirm(self, kind: str, before: dict[str, int], log_offset: int) -> None:
+        def outcome() -> str | None:
+            now = self._counters(kind)
+            for bad in ("update_rejected", "update_failure"):
+                if now.get(bad, 0) > before.get(bad, 0):
+                    return bad
+            if now.get("update_success", 0) > before.get("update_success", 0):
+                return "ok"
+            if not self.alive():
+                return "exited"
+            return None
+
+        try:
+            result = wait_until(outcome, timeout=CONFIRM_TIMEOUT_S, poll=0.002, max_poll=0.05,
+                                what=f"Envoy to take the {kind.upper()} update")
+        except TimeoutError as exc:
+            raise RouterError(f"{exc}\n{self._log_since(log_offset)}") from None
+        if result != "ok":
+            raise RouterError(
+                f"Envoy refused the {kind.upper()} update ({result}): "
+                f"{self._reason(log_offset) or 'see ' + str(self._log_path())}"
+            )
+
+    def _launch(self, binary: str, admin_port: int) -> None:
+        """Start Envoy and wait for its admin to answer; RouterError if it exits."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.admin_address_path.unlink(missing_ok=True)
+        processes.atomic_write(self.bootstrap_path, json.dumps(self._bootstrap(admin_port), indent=1))
+        argv = [
+            binary,
+            "--config-path", str(self.bootstrap_path),
+            "--admin-address-path", str(self.admin_address_path),
+            "--disable-hot-restart",
+            "--concurrency", str(max(1, min(4, os.cpu_count() or 1))),
+            "--log-level", "info",
+            "--component-log-level", "upstream:warn,main:warn,runtime:warn,admin:warn",
+        ]  # fmt: skip
+        log_offset = self._log_size()
+        proc = processes.start_process(
+            PROCESS_NAME, argv, self.state_dir, die_with_parent=self.die_with_parent
+        )
+        self._process = proc
+
+        def admin_up() -> str | None:
+            if not proc.alive():
+                return "exited"
+            text = self.admin_address_path.read_text().strip() if self.admin_address_path.exists() else ""
+            if not text:
+                return None
+            self.admin_port = int(text.rsplit(":", 1)[1])
+            return "up" if self._admin("/ready").status_code == 200 else None
+
+        try:
+            result = wait_until(admin_up, timeout=READY_TIMEOUT_S, what="Envoy's admin /ready")
+        except TimeoutError as exc:
+            self.stop()
+            raise RouterError(f"{exc}\n{self._log_since(log_offset)}") from None
+        if result != "up":
+            self.stop()
+            raise RouterError(f"Envoy exited during start:\n{self._log_since(log_offset)}")
+
+    def _bind_listener(self) -> None:
+        """Make sure the listener is bound; on a port clash move it to another free port."""
+        last = ""
+        for _ in range(START_ATTEMPTS):
+            port = _lds_port(self.paths["lds"])
+            if self._listener_active(port):
+                self.listener_port = port
+                return
+            last = self._log_since(0, lines=10)
+            try:
+                self._update("lds", [self._listener(processes.free_port())])
+            except RouterError as exc:
+                last = str(exc)
+        self.stop()
+        raise RouterError(f"Envoy could not bind its listener after {START_ATTEMPTS} attempts:\n{last}")
+
+    def _listener_active(self, port: int) -> bool:
+        listeners = self._admin("/listeners", params={"format": "json"}).json()
+        for status in listeners.get("listener_statuses", []):
+            addr = status.get("local_address", {}).get("socket_address", {})
+            if status.get("name") == LISTENER_NAME and addr.get("port_value") == port:
+                return True
+        return False
+
+    def _bootstrap(self, admin_port: int) -> dict:
+        def source(kind: str) -> dict:
+            path = self.paths[kind]
+            return {
+                "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
+                "resource_api_version": "V3",
+            }
+
+        return {
+            "node": {"id": "progressive-gateway", "cluster": "progressive"},
+            "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": admin_port}}},
+            "dynamic_resources": {"cds_config": source("cds"), "lds_config": source("lds")},
+            "stats_config": {
+                "histogram_bucket_settings": [{
+                    "match": {"safe_regex": {"regex": r"^cluster\..*upstream_rq_time$"}},
+                    "buckets": list(RQ_TIME_BUCKETS_MS),
+                }],
+            },
+        }  # fmt: skip
+
+    def _listener(self, port: int) -> dict:
+        rds_path = self.paths["rds"]
+        hcm = {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network."
+            "http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": STAT_PREFIX,
+            "codec_type": "AUTO",
+            "rds": {
+                "route_config_name": ROUTE_CONFIG_NAME,
+                "config_source": {
+                    "path_config_source": {
+                        "path": str(rds_path),
+                        "watched_directory": {"path": str(rds_path.parent)},
+                    },
+                    "resource_api_version": "V3",
+                },
+            },
+            "http_filters": [{
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }],
+        }  # fmt: skip
+        return {
+            "name": LISTENER_NAME,
+            "address": {"socket_address": {"address": LOOPBACK, "port_value": port}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm,
+            }]}],
+        }  # fmt: skip
+
+    def _write_info(self) -> None:
+        assert self._process is not None
+        info = {
+            "admin_port": self.admin_port,
+            "listener_port": self.listener_port,
+            "pid": self._process.pid,
+            "argv": self._process.argv,
+            "log_path": str(self._process.log_path),
+            "record_path": str(self._process.record_path),
+            "die_with_parent": self.die_with_parent,
+            "started_at": time.time(),
+        }
+        processes.atomic_write(self.info_path, json.dumps(info, indent=1))
+
+    def _log_path(self) -> Path:
+        return self.state_dir / "logs" / f"{PROCESS_NAME}.log"
+
+    def _log_size(self) -> int:
+        try:
+            return self._log_path().stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int, lines: int = 30) -> str:
+        try:
+            with open(self._log_path(), "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _reason(self, log_offset: int) -> str:
+        """Envoy's own words for a refused update, from its log (it may lag a few ms)."""
+
+        def found() -> str | None:
+            for line in self._log_since(log_offset, lines=200).splitlines():
+                if "rejected" in line or "update failed" in line.lower():
+                    return line.split("] ", 1)[-1].strip()
+            return None
+
+        try:
+            return wait_until(found, timeout=1.0, poll=0.01, what="the reason in Envoy's log")
+        except TimeoutError:
+            return ""
+
+
+def cluster(name: str, endpoints: list[tuple[str, int]]) -> dict:
+    """One upstream cluster: a workload's replicas, health-checked on /healthz."""
+    lb_endpoints = [
+        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+        for host, port in endpoints
+    ]
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": lb_endpoints}]},
+        "health_checks": [HEALTH_CHECK],
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
+    }
+
+
+def empty_route_config() -> dict:
+    """Routes nothing (404): the gateway before any router applied a route."""
+    return {"name": ROUTE_CONFIG_NAME, "virtual_hosts": []}
+
+
+def free_listener_port(lds_path: Path) -> int:
+    """The port in an existing LDS file (a restart keeps its URL), else a free one."""
+    try:
+        return _lds_port(lds_path)
+    except (OSError, ValueError, KeyError, IndexError):
+        return processes.free_port()
+
+
+def _lds_port(lds_path: Path) -> int:
+    doc = json.loads(lds_path.read_text())
+    return int(doc["resources"][0]["address"]["socket_address"]["port_value"])

@@ -1,0 +1,217 @@
+"""The `progressive` pytest plugin: options, markers, fixtures and feature gating.
+
+Loaded through the `pytest11` entry point. A conformance test declares itself with
+
+    @pytest.mark.conformance("canary-stepping", "weights walk the spec's steps",
+                             features=["canary"], profile="core")
+
+A test whose features the platform or engine lacks (or that the user exempts) is skipped and
+recorded as *unsupported* in the conformance report, never as passed or failed. On failure the
+platform's diagnostics (logs, Envoy config, event log) are collected next to the report and
+attached to the Allure result.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from progressive.platforms.base import ALL_FEATURES, make_platform
+
+UNSUPPORTED_PREFIX = "unsupported:"
+results_key = pytest.StashKey[dict]()
+settings_key = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("progressive", "progressive delivery conformance")
+    group.addoption("--platform", default="local", choices=("local", "kind", "kubeconfig"),
+                    help="platform to run on (default: local)")
+    group.addoption("--engine", default="bundled", choices=("bundled", "flagger"),
+                    help="rollout engine under test (default: bundled)")
+    group.addoption("--time-scale", type=float, default=0.1,
+                    help="multiply every duration of a spec by this factor (default 0.1)")
+    group.addoption("--conformance-report", default=None, metavar="PATH",
+                    help="write the conformance report (YAML) here")
+    group.addoption("--keep-env", action="store_true",
+                    help="leave the platform running after the session")
+    group.addoption("--supported-features", default=None, metavar="A,B",
+                    help="restrict the features the implementation claims")
+    group.addoption("--exempt-features", default="", metavar="A,B",
+                    help="features to record as unsupported without running their tests")
+    group.addoption("--progressive-state-dir", default=None, metavar="DIR",
+                    help="state dir of the platform (default: a temporary dir)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "conformance(name, description, features=(), profile='core'): a conformance test",
+    )
+    config.addinivalue_line("markers", "integration: starts real Envoy/Prometheus/app processes")
+    config.stash[results_key] = {}
+    config.stash[settings_key] = {
+        "platform": config.getoption("--platform"),
+        "engine": config.getoption("--engine"),
+        "time_scale": config.getoption("--time-scale"),
+    }
+
+
+def _csv(value: str | None) -> set[str]:
+    return {v.strip() for v in (value or "").split(",") if v.strip()}
+
+
+def _claimed_features(config: pytest.Config) -> set[str]:
+    claimed = _csv(config.getoption("--supported-features")) or set(ALL_FEATURES)
+    engine = config.getoption("--engine")
+    if engine == "flagger":
+        from progressive.engines.flagger import unsupported_features
+
+        claimed -= set(unsupported_features())
+    return claimed - _csv(config.getoption("--exempt-features"))
+
+
+def conformance_info(item: pytest.Item) -> dict | None:
+    marker = item.get_closest_marker("conformance")
+    if marker is None:
+        return None
+    name = marker.args[0] if marker.args else marker.kwargs.get("name", item.name)
+    description = marker.args[1] if len(marker.args) > 1 else marker.kwargs.get("description", "")
+    return {
+        "name": name,
+        "description": description,
+        "features": tuple(marker.kwargs.get("features", ())),
+        "profile": marker.kwargs.get("profile", "core"),
+    }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    claimed = _claimed_features(config)
+    for item in items:
+        info = conformance_info(item)
+        if info is None:
+            continue
+        missing = [f for f in info["features"] if f not in claimed]
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=f"{UNSUPPORTED_PREFIX} {', '.join(missing)}"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    info = conformance_info(item)
+    if info is None:
+        return report
+    results = item.config.stash[results_key]
+    entry = results.setdefault(item.nodeid, {**info, "nodeid": item.nodeid, "outcome": "passed"})
+    if report.skipped:
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        reason = reason.removeprefix("Skipped: ")
+        entry["outcome"] = "unsupported" if reason.startswith(UNSUPPORTED_PREFIX) else "skipped"
+        entry["reason"] = reason
+    elif report.failed:
+        entry["outcome"] = "failed"
+        entry["reason"] = report.longreprtext.splitlines()[-1] if report.longreprtext else ""
+        if report.when == "call":
+            _collect_diagnostics(item)
+    entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)
+    return report
+
+
+def _collect_diagnostics(item: pytest.Item) -> None:
+    platform = getattr(item, "funcargs", {}).get("platform")
+    if platform is None:
+        return
+    report_path = item.config.getoption("--conformance-report")
+    base = Path(report_path).parent if report_path else Path(tempfile.gettempdir())
+    dest = base / "diagnostics" / item.nodeid.replace("/", "_").replace("::", "__")
+    try:
+        files = platform.collect_diagnostics(dest)
+    except Exception:  # noqa: BLE001 - diagnostics must never hide the real failure
+        return
+    try:
+        from reports.allure_helpers import attach_dir
+
+        for path in files:
+            attach_dir(path)
+    except ImportError:
+        pass
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):  # xdist workers do not write reports
+        return
+    results = config.stash.get(results_key, {})
+    report_path = config.getoption("--conformance-report")
+    platform = config.stash.get(_platform_key, None)
+    versions = {}
+    if platform is not None:
+        try:
+            versions = platform.versions()
+        except Exception:  # noqa: BLE001
+            versions = {}
+    if report_path and results:
+        from reports.conformance import write_report
+
+        write_report(Path(report_path), results, config.stash[settings_key], versions)
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        from reports.allure_helpers import write_environment
+
+        write_environment(Path(alluredir), config.stash[settings_key], versions)
+
+
+_platform_key = pytest.StashKey[object]()
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def progressive_settings(pytestconfig: pytest.Config) -> dict:
+    return pytestconfig.stash[settings_key]
+
+
+@pytest.fixture(scope="session")
+def time_scale(pytestconfig: pytest.Config) -> float:
+    return pytestconfig.getoption("--time-scale")
+
+
+@pytest.fixture(scope="session")
+def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory):
+    """The platform under test, up for the whole session (stopped unless --keep-env)."""
+    name = pytestconfig.getoption("--platform")
+    state = pytestconfig.getoption("--progressive-state-dir")
+    state_dir = Path(state) if state else tmp_path_factory.mktemp("progressive-state")
+    keep = pytestconfig.getoption("--keep-env")
+    plat = make_platform(name, state_dir, **({"die_with_parent": not keep} if name == "local" else {}))
+    plat.up()
+    pytestconfig.stash[_platform_key] = plat
+    try:
+        yield plat
+    finally:
+        if not keep:
+            plat.down()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A namespace of the test's own: workloads and routes of one test never meet another's."""
+    base = request.node.name.split("[")[0].removeprefix("test_").replace("_", "-").lower()
+    return f"t-{base}"[:40].rstrip("-") + f"-{os.getpid() % 1000}"
+
+
+@pytest.fixture
+def engine(pytestconfig: pytest.Config, platform, tmp_path: Path, time_scale: float):
+    """The rollout engine under test, bound to the session's platform."""
+    from progressive.engines import make_engine
+
+    eng = make_engine(pytestconfig.getoption("--engine"), platform, tmp_path, time_scale=time_scale)
+    try:
+        yield eng
+    finally:
+        eng.close()

@@ -1,0 +1,214 @@
+"""Translate an Istio VirtualService (the internal model) into an Envoy virtual host.
+
+Used by the Envoy router (`routing/envoy.py`) so that a VirtualService document such as the
+seed's 99/1 preview split runs unchanged on the local gateway, and by the router's canary
+routes for the header matches they share.
+
+What the local gateway does with each VirtualService field:
+- translated: `hosts` (domains, plus `host:*` for any port), `http[].match[].headers`
+  (exact / prefix / regex, all must match), `http[].match[].uri.prefix`, `http[].route[]`
+  (`destination.host` -> the workload's cluster, `weight`), `http[].mirror`,
+  `http[].mirrorPercentage`. Several `match` entries are OR-ed: one Envoy route each.
+- ignored, because they change nothing on one local gateway: `gateways`, `exportTo`,
+  `http[].name`, `match[].name`, `destination.port` (a local workload has one port).
+- refused with the field path (`spec.http[0].fault: not supported by the local gateway`):
+  everything else, e.g. `retries`, `timeout`, `fault`, `rewrite`, `redirect`, `corsPolicy`,
+  `headers`, `destination.subset`, `tcp`, `tls`, other `match` conditions. A route that
+  silently behaves differently from Istio would make a conformance verdict meaningless.
+
+Weights follow current Istio: a missing weight is 0 when a route has several destinations,
+100 for a lone destination; destinations with weight 0 are left out and a route whose weights
+sum to 0 is refused. Every route gets Istio's defaults: no timeout, and retries (2) of
+connection failures and refused streams only, never of an answer the app gave.
+"""
+
+from __future__ import annotations
+
+from progressive.errors import InvalidSpec
+from progressive.model.types import (
+    Destination,
+    HeaderMatch,
+    HttpRoute,
+    MatchKind,
+    RequestMatch,
+    VirtualServiceSpec,
+)
+from progressive.routing.names import cluster_name, workload_for_host
+
+UNSUPPORTED = "not supported by the local gateway"
+ROUTE_DEFAULTS = {
+    "timeout": "0s",
+    "retry_policy": {
+        "retry_on": "connect-failure,refused-stream,unavailable,cancelled",
+        "num_retries": 2,
+        "retry_host_predicate": [{
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host."
+                                      "previous_hosts.v3.PreviousHostsPredicate"},
+        }],
+        "host_selection_retry_max_attempts": 5,
+    },
+}  # fmt: skip
+
+# Raw document fields (for `unsupported_fields`): supported or ignored, per level.
+_SPEC_FIELDS = {"hosts", "http", "gateways", "exportTo"}
+_HTTP_FIELDS = {"name", "match", "route", "mirror", "mirrorPercentage"}
+_MATCH_FIELDS = {"name", "uri", "headers"}
+_DESTINATION_FIELDS = {"host", "port"}
+_STRING_MATCH = {"exact", "prefix", "regex"}
+
+
+def virtual_host_name(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def domains_for(hosts: tuple[str, ...] | list[str], name: str) -> list[str]:
+    """Envoy domains for Istio hosts plus the object's name, each also with any port."""
+    out: list[str] = []
+    for host in [*hosts, name]:
+        host = host.lower()
+        variants = [host]
+        if host != "*" and ":" not in host and not host.startswith("*"):
+            variants.append(f"{host}:*")  # Envoy allows one wildcard: none for `*.example.com`
+        out += [v for v in variants if v not in out]
+    return out
+
+
+def header_matcher(h: HeaderMatch) -> dict:
+    if h.kind is MatchKind.REGEX:
+        return {"name": h.name, "string_match": {"safe_regex": {"regex": h.value}}}
+    return {"name": h.name, "string_match": {h.kind.value: h.value}}
+
+
+def route_match(m: RequestMatch) -> dict:
+    match: dict = {"prefix": m.uri_prefix or "/"}
+    if m.headers:
+        match["headers"] = [header_matcher(h) for h in m.headers]
+    return match
+
+
+def mirror_policy(cluster: str, percent: float) -> dict:
+    """Copy `percent` % of requests to `cluster` (answers discarded)."""
+    return {
+        "cluster": cluster,
+        "runtime_fraction": {
+            "default_value": {"numerator": round(percent * 10_000), "denominator": "MILLION"}
+        },
+    }
+
+
+def destination_cluster(d: Destination, default_namespace: str) -> str:
+    return cluster_name(*workload_for_host(d.host, default_namespace))
+
+
+def translate(vs: VirtualServiceSpec) -> dict:
+    """The Envoy virtual host for `vs`; InvalidSpec lists every field the gateway refuses."""
+    problems: list[str] = []
+    routes: list[dict] = []
+    for i, http in enumerate(vs.http):
+        action = _action(http, f"spec.http[{i}]", vs.namespace, problems)
+        for j, m in enumerate(http.match or (RequestMatch(),)):
+            routes.append({"name": f"http-{i}-{j}", "match": route_match(m), **action})
+    if not vs.http:
+        problems.append("spec.http: needs at least one route")
+    if problems:
+        raise InvalidSpec(f"VirtualService {vs.namespace}/{vs.name}", problems)
+    return {
+        "name": virtual_host_name(vs.namespace, vs.name),
+        "domains": domains_for(vs.hosts, vs.name),
+        "routes": routes,
+    }
+
+
+def clusters_for(vs: VirtualServiceSpec) -> set[str]:
+    """The clusters the translated routes send to or mirror to."""
+    out: set[str] = set()
+    for route in translate(vs)["routes"]:
+        action = route["route"]
+        if "cluster" in action:
+            out.add(action["cluster"])
+        out |= {c["name"] for c in action.get("weighted_clusters", {}).get("clusters", [])}
+        out |= {p["cluster"] for p in action.get("request_mirror_policies", [])}
+    return out
+
+
+def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> dict:
+    weights: dict[str, int] = {}
+    if not http.route:
+        problems.append(f"{path}.route: needs at least one destination")
+    for k, d in enumerate(http.route):
+        where = f"{path}.route[{k}]"
+        if d.subset:
+            problems.append(f"{where}.destination.subset: {UNSUPPORTED} (no DestinationRule "
+                            "subsets; route to each workload's own host)")
+        weight = 100 if len(http.route) == 1 and not d.weight_given else d.weight
+        if weight < 0:
+            problems.append(f"{where}.weight: must be >= 0, got {weight}")
+        elif weight > 0:
+            cluster = destination_cluster(d, namespace)
+            weights[cluster] = weights.get(cluster, 0) + weight
+    if http.route and not weights:
+        problems.append(f"{path}.route: weights sum to 0, no destination would get traffic")
+    action: dict = {**ROUTE_DEFAULTS}
+    if len(weights) == 1:
+        action["cluster"] = next(iter(weights))
+    elif weights:
+        action["weighted_clusters"] = {
+            "clusters": [{"name": c, "weight": w} for c, w in weights.items()]
+        }
+    if http.mirror is not None:
+        if http.mirror.subset:
+            problems.append(f"{path}.mirror.subset: {UNSUPPORTED}")
+        if not 0.0 <= http.mirror_percent <= 100.0:
+            problems.append(f"{path}.mirrorPercentage.value: must be between 0 and 100, "
+                            f"got {http.mirror_percent}")
+        action["request_mirror_policies"] = [
+            mirror_policy(destination_cluster(http.mirror, namespace), http.mirror_percent)
+        ]
+    return {"route": action}
+
+
+def unsupported_fields(doc: dict) -> list[str]:
+    """Field paths in a raw VirtualService document the local gateway would not honour.
+
+    The internal model carries only what the gateway supports, so a parser calls this on the
+    document to refuse, not silently drop, the rest (SEMANTICS.md §1: every problem by path).
+    """
+    spec = doc.get("spec", doc) if isinstance(doc, dict) else {}
+    if not isinstance(spec, dict):
+        return []
+    problems = [f"spec.{k}: {UNSUPPORTED}" for k in spec if k not in _SPEC_FIELDS]
+    for i, http in _items(spec.get("http")):
+        path = f"spec.http[{i}]"
+        problems += [f"{path}.{k}: {UNSUPPORTED}" for k in http if k not in _HTTP_FIELDS]
+        for j, m in _items(http.get("match")):
+            mp = f"{path}.match[{j}]"
+            problems += [f"{mp}.{k}: {UNSUPPORTED}" for k in m if k not in _MATCH_FIELDS]
+            uri = m.get("uri")
+            if isinstance(uri, dict):
+                problems += [f"{mp}.uri.{k}: {UNSUPPORTED} (only prefix)" for k in uri
+                             if k != "prefix"]
+            headers = m.get("headers")
+            for name, cond in (headers.items() if isinstance(headers, dict) else ()):
+                if isinstance(cond, dict):
+                    problems += [f"{mp}.headers.{name}.{k}: {UNSUPPORTED}" for k in cond
+                                 if k not in _STRING_MATCH]
+        for k, r in _items(http.get("route")):
+            rp = f"{path}.route[{k}]"
+            problems += [f"{rp}.{f}: {UNSUPPORTED}" for f in r if f not in {"destination", "weight"}]
+            problems += _destination_fields(r.get("destination"), f"{rp}.destination")
+        problems += _destination_fields(http.get("mirror"), f"{path}.mirror")
+    return problems
+
+
+def _destination_fields(dest: object, path: str) -> list[str]:
+    if not isinstance(dest, dict):
+        return []
+    return [f"{path}.{k}: {UNSUPPORTED}" for k in dest if k not in _DESTINATION_FIELDS]
+
+
+def _items(value: object) -> list[tuple[int, dict]]:
+    """(index, entry) of the mapping entries of a list; indices as in the document."""
+    if not isinstance(value, list):
+        return []
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)]

@@ -1,0 +1,1 @@
+"""Reports of a conformance run: the conformance report (YAML), Allure extras and plots."""

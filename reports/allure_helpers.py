@@ -1,0 +1,53 @@
+"""Allure extras the harness writes itself (allure-pytest does not): environment.properties,
+categories.json, and attachments of files, directories and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import allure
+
+CATEGORIES = [
+    {"name": "Unsupported features", "matchedStatuses": ["skipped"], "messageRegex": ".*unsupported:.*"},
+    {"name": "Traffic share out of bounds", "matchedStatuses": ["failed"], "messageRegex": ".*(share|split).*"},
+    {"name": "Rollout behaviour", "matchedStatuses": ["failed"], "messageRegex": ".*(phase|weight|rollback|promot).*"},
+    {"name": "Failed requests", "matchedStatuses": ["failed"], "messageRegex": ".*failed request.*"},
+    {"name": "Timeouts", "matchedStatuses": ["failed", "broken"], "messageRegex": ".*(timed out|Timeout).*"},
+    {"name": "Harness errors", "matchedStatuses": ["broken"]},
+]
+
+
+def write_environment(alluredir: Path, settings: dict, versions: dict) -> None:
+    alluredir.mkdir(parents=True, exist_ok=True)
+    lines = [f"engine={settings.get('engine')}", f"platform={settings.get('platform')}",
+             f"time_scale={settings.get('time_scale')}"]
+    lines += [f"{k}={v}" for k, v in sorted(versions.items())]
+    (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")
+    (alluredir / "categories.json").write_text(json.dumps(CATEGORIES, indent=1))
+
+
+def attach_file(path: Path, name: str | None = None) -> None:
+    path = Path(path)
+    kind = {
+        ".png": allure.attachment_type.PNG,
+        ".json": allure.attachment_type.JSON,
+        ".yaml": allure.attachment_type.YAML,
+        ".yml": allure.attachment_type.YAML,
+        ".jsonl": allure.attachment_type.TEXT,
+        ".csv": allure.attachment_type.CSV,
+    }.get(path.suffix, allure.attachment_type.TEXT)
+    allure.attach.file(str(path), name=name or path.name, attachment_type=kind)
+
+
+def attach_dir(path: Path) -> None:
+    path = Path(path)
+    if path.is_file():
+        attach_file(path)
+        return
+    for f in sorted(p for p in path.rglob("*") if p.is_file())[:50]:
+        attach_file(f, name=str(f.relative_to(path.parent)))
+
+
+def attach_text(body: str, name: str) -> None:
+    allure.attach(body, name=name, attachment_type=allure.attachment_type.TEXT)

@@ -1,0 +1,149 @@
+"""Locust in a subprocess against a real Croc Hunter: records, totals, pacing, workers, cleanup.
+
+Every test drives one app process directly (no gateway). Waits are bounded by
+`wait_for_requests(n, timeout)`; the timeouts are far above what a loaded 2-core machine needs
+(one Locust process serves several thousand requests per second here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+
+from load.recording import failure_count, status_counts, version_counts
+from load.shapes import StepShape
+from load.traffic import LoadError, traffic
+from progressive.platforms.local.processes import free_port
+from progressive.stats import acceptance_interval
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 60.0  # bound for a few thousand requests, with Locust's ~1-3 s startup
+
+
+def _locust_processes(run) -> list[psutil.Process]:
+    """Processes of this run still alive (zombies excluded), found by pid and by workdir."""
+    alive = []
+    pids = [p.pid for p in [run.main, *run.worker_procs] if p is not None]
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        mine = proc.info["pid"] in pids or (str(run.workdir) in cmdline and "locust" in cmdline)
+        if mine and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            alive.append(proc)
+    return alive
+
+
+def test_every_request_is_recorded_with_its_version(croc, tmp_path):
+    url = croc("--version", "v1", "--error-rate", "0")
+    with traffic(url, rps=0, users=5, workdir=tmp_path / "load") as run:
+        run.wait_for_requests(2000, timeout=WAIT_S)
+    assert run.totals is not None
+    assert len(run.records) == run.totals.num_requests  # exact, not approximately
+    assert run.totals.num_failures == 0
+    assert version_counts(run.records) == {"v1": len(run.records)}
+    assert status_counts(run.records) == {200: len(run.records)}
+    assert list(run.records.t) == sorted(run.records.t)
+    assert min(run.records.latency_ms) >= 0
+    assert not _locust_processes(run)
+
+
+def test_errored_requests_keep_status_and_version(croc, tmp_path):
+    url = croc("--version", "v2", "--error-rate", "0.5")
+    with traffic(url, rps=0, users=5, workdir=tmp_path / "load") as run:
+        run.wait_for_requests(2000, timeout=WAIT_S)
+    n = len(run.records)
+    statuses = status_counts(run.records)
+    assert set(statuses) == {200, 500}
+    # Each request errs independently with p = 0.5: k ~ Binomial(n, 0.5), n >= 2000,
+    # exact acceptance region with false-alarm probability 1e-4.
+    lo, hi = acceptance_interval(n, 0.5, alpha=1e-4)
+    assert lo <= statuses[500] <= hi, (statuses, n, (lo, hi))
+    assert version_counts(run.records) == {"v2": n}  # a 500 still names its version
+    assert run.totals is not None and run.totals.num_requests == n
+    assert run.totals.num_failures == statuses[500] == failure_count(run.records)
+
+
+def test_connection_errors_are_status_zero(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with traffic(url, rps=50, users=2, workdir=tmp_path / "load") as run:
+        run.wait_for_requests(20, timeout=WAIT_S)
+    assert status_counts(run.records) == {0: len(run.records)}
+    assert version_counts(run.records) == {"": len(run.records)}
+    assert run.totals is not None
+    assert run.totals.num_failures == run.totals.num_requests == len(run.records)
+
+
+def test_rate_is_paced_to_the_target(croc, tmp_path):
+    """rps=100 for 5 s: 500 requests expected; accept 0.8-1.2x.
+
+    constant_throughput never runs a user faster than its share (the upper bound holds
+    exactly up to the first request of each user); the lower bound allows for Locust's
+    ramp-up and a busy machine.
+    """
+    url = croc("--version", "v1", "--error-rate", "0")
+    with traffic(url, rps=100, users=10, duration_s=5, workdir=tmp_path / "load") as run:
+        pass  # a run with a duration lasts that long
+    assert run.totals is not None and run.totals.num_requests == len(run.records)
+    assert 400 <= len(run.records) <= 600, len(run.records)
+
+
+def test_step_shape_raises_the_rate_with_the_users(croc, tmp_path):
+    """1, 2, then 3 users at 20 req/s each, 1 s per step: 20 + 40 + 60 = 120 requests."""
+    url = croc("--version", "v1", "--error-rate", "0")
+    shape = StepShape(step_users=1, step_s=1, users=3)
+    with traffic(url, rps=60, users=3, shape=shape, duration_s=3,
+                 workdir=tmp_path / "load") as run:
+        pass  # the shape ends the run after duration_s
+    records = run.records
+    assert run.totals is not None and run.totals.num_requests == len(records)
+    assert 0.7 * 120 <= len(records) <= 1.2 * 120, len(records)
+    start, end = records.t[0], records.t[-1]
+    first_second = len(records.between(start, start + 1))  # about 20
+    last_second = len(records.between(end - 1, end + 1))  # about 60
+    assert last_second > 1.5 * first_second, (first_second, last_second)
+
+
+def test_distributed_workers_record_and_merge(croc, tmp_path):
+    url = croc("--version", "v1", "--error-rate", "0")
+    workdir = tmp_path / "load"
+    with traffic(url, rps=400, users=4, workers=2, workdir=workdir) as run:
+        run.wait_for_requests(1000, timeout=WAIT_S)
+    assert run.totals is not None
+    assert len(run.records) == run.totals.num_requests
+    per_worker = [len(p.read_text().splitlines()) for p in sorted(workdir.glob("records-*.csv"))]
+    assert len(per_worker) == 2 and all(per_worker), per_worker
+    assert sum(per_worker) == len(run.records)
+    assert list(run.records.t) == sorted(run.records.t)
+    assert not _locust_processes(run)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_block_raising_stops_every_locust_process(croc, tmp_path, workers):
+    url = croc("--version", "v1", "--error-rate", "0")
+    with pytest.raises(RuntimeError, match="the test failed"):
+        with traffic(url, rps=100, users=4, workers=workers, workdir=tmp_path / "load") as run:
+            run.wait_for_requests(10, timeout=WAIT_S)
+            assert _locust_processes(run)
+            raise RuntimeError("the test failed")
+    assert not _locust_processes(run)
+    assert len(run.records) >= 10  # what was recorded before the failure is kept
+
+
+def test_broken_locustfile_is_reported_with_its_log(croc, tmp_path):
+    url = croc("--version", "v1")
+    bad = tmp_path / "broken_locustfile.py"
+    bad.write_text("raise RuntimeError('broken on purpose')\n")
+    with pytest.raises(LoadError, match="broken on purpose"):
+        with traffic(url, rps=10, users=1, locustfile=bad, workdir=tmp_path / "load") as run:
+            run.wait_for_requests(1, timeout=WAIT_S)
+    assert not _locust_processes(run)
+
+
+def test_own_workdir_is_removed_after_a_good_run(croc):
+    url = croc("--version", "v1")
+    with traffic(url, rps=50, users=2) as run:
+        run.wait_for_requests(10, timeout=WAIT_S)
+    assert not Path(run.workdir).exists()
+    assert len(run.records) == run.totals.num_requests
