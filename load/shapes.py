@@ -45,6 +45,10 @@ class StepShape:
 
     name = "step"
 
+    def __post_init__(self) -> None:
+        if self.step_users < 1 or self.step_s <= 0 or self.users < 1:
+            raise ValueError(f"step shape needs step_users >= 1, step_s > 0, users >= 1: {self}")
+
     def users_at(self, t: float) -> int:
         return min(self.users, self.step_users * (1 + math.floor(t / self.step_s)))
 

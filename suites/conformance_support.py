@@ -67,3 +67,91 @@ class Observation:
 
     def versions(self) -> dict[str, int]:
         return version_counts(self.records)
+
+
+class GateServer:
+    """A webhook receiver the test steers: each path answers `open` (200) or `closed` (403).
+
+    Runs aiohttp on 127.0.0.1 in a thread; records every call (path, payload) so a test can
+    see which hooks the engine called, in which phase.
+    """
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        self.answers: dict[str, int] = {}
+        self.calls: list[tuple[str, dict]] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="gate-server")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("gate server did not start")
+
+    def _serve(self) -> None:
+        import asyncio
+
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                payload = await request.json()
+            except ValueError:
+                payload = {}
+            self.calls.append((request.path, payload))
+            return web.Response(status=self.answers.get(request.path, 200))
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]
+            self._ready.set()
+
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self, path: str) -> None:
+        self.answers[path] = 403
+
+    def open(self, path: str) -> None:
+        self.answers[path] = 200
+
+    def called(self, path: str) -> int:
+        return sum(1 for p, _ in self.calls if p == path)
+
+    def stop(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def holds(condition, duration: float, what: str, poll: float = 0.1) -> None:
+    """Assert `condition()` stays true for `duration` seconds (a stability check, e.g. a halt).
+
+    Not a sleep standing in for a condition: the test fails at the first poll that breaks it.
+    """
+    import time
+
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        assert condition(), f"{what} stopped holding"
+        time.sleep(poll)
+
+
+def with_webhooks(spec: CanarySpec, *hooks, threshold: int | None = None) -> CanarySpec:
+    a = spec.analysis
+    changes = {"webhooks": tuple(hooks)}
+    if threshold is not None:
+        changes["threshold"] = threshold
+    return dataclasses.replace(spec, analysis=dataclasses.replace(a, **changes))

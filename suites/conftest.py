@@ -16,12 +16,13 @@ from progressive.model.types import CanarySpec
 def rollout_under_load(platform, engine, request):
     """Run one rollout of `spec` from `initial` to `new` under load; return an Observation.
 
+    `during(engine, timeline)` runs right after the trigger, while the rollout goes on.
     Cleans up the test's routes and workloads afterwards.
     """
     specs: list[CanarySpec] = []
 
     def run(spec: CanarySpec, initial, new, *, rps: float = LOAD_RPS, host: str | None = None,
-            timeout: float | None = None, before_trigger=None) -> Observation:
+            timeout: float | None = None, during=None) -> Observation:
         from progressive.engine.bounds import run_bound
 
         specs.append(spec)
@@ -36,9 +37,9 @@ def rollout_under_load(platform, engine, request):
                 traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
             )
             load.wait_for_requests(10, timeout=30)
-            if before_trigger is not None:
-                before_trigger()
             engine.trigger(new)
+            if during is not None:
+                during(engine, timeline)  # act mid-rollout: open a gate, kill a process...
             status = engine.wait_done(timeout=bound)
             load.wait_for_requests(len(load.records) + 20, timeout=10)  # traffic after the end
         obs = Observation(scaled, timeline, load, status, engine.events())

@@ -4,8 +4,9 @@ Prints one line per document, plain enough to grep:
     OK    path (Canary ns/name, canary strategy, 5 steps: 10,20,30,40,50, ...)
     FAIL  path[1] (Canary name): spec.analysis.stepWeight: must be between 1 and 100, got 150
     WARN  path (VirtualService name): spec.http[0].route[1]: destination 2 (...) has no weight ...
-Exit 0 when every file is valid, 2 otherwise (also for a missing or unreadable file).
-Registered on the CLI app by progressive/cli.py.
+Exit 0 when every file is valid, 2 otherwise (also for a missing or unreadable file): the
+command ends with a UserError, which progressive/cli.py (where `register` is called) turns
+into its message on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -30,17 +31,15 @@ _HELP = (
 
 
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Spec files (YAML, several documents "
-                                                "per file allowed).", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(
+        metavar="FILE", help="Spec files (YAML; several documents per file allowed).",
+        show_default=False)],
 ) -> None:
-    invalid = 0
-    for path in files:
-        if not check_one(path):
-            invalid += 1
-    if len(files) > 1:
-        typer.echo(f"{len(files)} files, {invalid} invalid")
+    invalid = sum(not check_one(path) for path in files)
     if invalid:
-        raise typer.Exit(2)
+        raise UserError(f"{invalid} of {len(files)} file{'s' * (len(files) != 1)} invalid")
+    if len(files) > 1:
+        typer.echo(f"{len(files)} files valid")
 
 
 def check_one(path: Path) -> bool:

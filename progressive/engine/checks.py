@@ -3,8 +3,9 @@
 Used by the engine's tick (engine/loop.py). Everything it talks to is injected: the
 MetricsProvider, `query_for(check, namespace, target) -> PromQL` (default:
 progressive.metrics.builtin.query_for) and `hooks(hook, payload) -> result` with `.ok`,
-`.status`, `.error` (default: progressive.engine.webhooks.call_webhook). Each call is reported
-through `emit(action, message)`, which the engine turns into an event.
+`.status`, `.error` (default: progressive.engine.webhooks.call_webhook; the payload comes
+from its `hook_payload`). Each call is reported through `emit(action, message)`, which the
+engine turns into an event.
 
 Rules kept here:
 - a check whose query returns no data or NaN fails, unless the check opts in with
@@ -23,24 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from progressive.engine.webhooks import hook_payload
 from progressive.metrics.base import MetricsProvider, NoValues
 from progressive.model.types import CanarySpec, HookType, MetricCheck, Webhook
 
 Emit = Callable[[str, str], None]
 QueryFor = Callable[[MetricCheck, str, str], str]
 CallHook = Callable[[Webhook, dict], Any]
-
-
-def default_query_for(check: MetricCheck, namespace: str, target: str) -> str:
-    from progressive.metrics.builtin import query_for
-
-    return query_for(check, namespace, target)
-
-
-def default_call_hook(hook: Webhook, payload: dict) -> Any:
-    from progressive.engine.webhooks import call_webhook
-
-    return call_webhook(hook, payload)
 
 
 @dataclass(frozen=True)
@@ -109,25 +99,14 @@ class Checks:
 
     # -- webhooks ---------------------------------------------------------------------------
 
-    def payload(self, hook: Webhook, phase: str, checksum: str | None) -> dict:
-        return {
-            "name": self.spec.name,
-            "namespace": self.spec.namespace,
-            "phase": phase,
-            "checksum": checksum or "",
-            "metadata": dict(hook.metadata),
-        }
-
     def _call(self, hook: Webhook, phase: str, checksum: str | None) -> tuple[bool, str]:
         try:
-            result = self.call_hook(hook, self.payload(hook, phase, checksum))
+            result = self.call_hook(hook, hook_payload(self.spec, phase, checksum, hook))
         except Exception as exc:  # noqa: BLE001 - a hook that cannot be called has failed
             return False, f"{hook.type.value} hook {hook.name}: {exc}"
         status = getattr(result, "status", None)
-        error = getattr(result, "error", "")
-        detail = f"HTTP {status}" if status is not None else (error or "no answer")
-        if status is not None and error:
-            detail += f" ({error})"
+        detail = getattr(result, "error", "") or (f"HTTP {status}" if status is not None
+                                                  else "no answer")
         return bool(result.ok), f"{hook.type.value} hook {hook.name}: {detail}"
 
     def hooks_pass(self, kind: HookType, phase: str, checksum: str | None) -> bool:

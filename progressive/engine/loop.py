@@ -30,7 +30,10 @@ Decisions where SEMANTICS leaves room (documented in the tests as well):
   running, and the phase is Failed (Flagger 1.44);
 - the state's canaryWeight is the canary's share of the route as set: 100 in A/B (for the
   matching requests) and after a blue-green switch.
-- router errors end the tick without a state change (retried next tick).
+- in Finalising (all traffic already on the promoted primary) the canary's readiness is not
+  checked any more: a canary that dies then cannot turn a finished promotion into Failed;
+- router errors end the tick without a state change (retried next tick); any other error of
+  a seam is raised after the state was saved and a `wait` event recorded.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ import dataclasses
 
 from progressive.clock import Clock
 from progressive.engine.bounds import run_bound
-from progressive.engine.checks import Checks, default_call_hook, default_query_for
+from progressive.engine.checks import Checks
 from progressive.engine.events import EventLog
 from progressive.engine.state import ACTIVE_PHASES, CanaryState, Phase, StateStore
 from progressive.engine.strategies import Move, Promote, next_move, promotion_move
+from progressive.engine.webhooks import call_webhook
 from progressive.errors import InvalidSpec
 from progressive.metrics.base import MetricsProvider
+from progressive.metrics.builtin import query_for as builtin_query_for
 from progressive.model.types import CanarySpec, HookType, Strategy
 from progressive.routing.base import Router, RouterError, Routes
 from progressive.workloads.base import Workloads
@@ -83,8 +88,8 @@ class Engine:
         self.clock = clock
         self.store = store
         self.events = events
-        self.checks = Checks(spec, metrics, hooks or default_call_hook,
-                             query_for or default_query_for, self._emit)
+        self.checks = Checks(spec, metrics, hooks or call_webhook,
+                             query_for or builtin_query_for, self._emit)
         self._state: CanaryState | None = None
         self._message = ""
 
@@ -168,7 +173,7 @@ class Engine:
         if st.phase in RUN_PHASES and target_hash != st.last_applied_spec:
             self._restart(st, target_hash)
             return
-        if not self._canary_ready(st):
+        if st.phase is not Phase.FINALISING and not self._canary_ready(st):
             return
         if spec.skip_analysis:
             self._promote_at_once(st)
@@ -201,6 +206,8 @@ class Engine:
             self._emit("wait", f"target {spec.target} not found")
             return False
         self._record_target_replicas(st)
+        if wl.replicas(spec.target) == 0 and wl.spec_hash(spec.primary_name) is not None:
+            st.target_replicas = max(1, wl.replicas(spec.primary_name))  # re-adopting a primary
         if wl.spec_hash(spec.primary_name) is None:
             wl.deploy(spec.primary_name, app, st.target_replicas)
             self._emit("initialize", f"created {spec.primary_name} from {spec.target} "

@@ -64,7 +64,7 @@ def _replicas(template: Fields) -> int | None:
         return values.int("replicaCount", lo=1, hi=10_000)
     if template.has("replicaCount"):
         return template.int("replicaCount", lo=1, hi=10_000)
-    template.p.warn(template.at("values.replicaCount"), "not set; 1 replica assumed (the chart's "
+    template.p.warn(template.at("values", "replicaCount"), "not set; 1 replica assumed (the chart's "
                     "own default is not read)")
     return 1
 
@@ -92,7 +92,7 @@ def _step(strategy: Fields, path: str, item: object) -> ReleaseStep | None:
         return None
     for side in _SIDES:
         if pct["traffic", side] > 0 and pct["capacity", side] == 0:
-            p.error(step.at("traffic." + side), f"sends {pct['traffic', side]}% of traffic to the "
+            p.error(step.at("traffic", side), f"sends {pct['traffic', side]}% of traffic to the "
                     f"{side}, which has 0% capacity")
     if pct["traffic", "incumbent"] + pct["traffic", "contender"] == 0:
         p.error(step.at("traffic"), "sends no traffic to either release")

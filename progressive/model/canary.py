@@ -222,12 +222,12 @@ def _metric(m: Fields) -> MetricCheck | None:
     if kind is MetricKind.REQUEST_SUCCESS_RATE:
         for bound, field in ((low, "min"), (high, "max")):
             if bound is not None and not 0 <= bound <= 100:
-                where = m.at("thresholdRange." + field if m.has("thresholdRange") else "threshold")
+                where = m.at("thresholdRange", field) if m.has("thresholdRange") else m.at("threshold")
                 m.p.error(where, f"a success rate is a percentage between 0 and 100, got {num(bound)}")
     if kind is MetricKind.REQUEST_DURATION:
         for bound, field in ((low, "min"), (high, "max")):
             if bound is not None and bound < 0:
-                where = m.at("thresholdRange." + field if m.has("thresholdRange") else "threshold")
+                where = m.at("thresholdRange", field) if m.has("thresholdRange") else m.at("threshold")
                 m.p.error(where, f"a duration in milliseconds cannot be negative, got {num(bound)}")
     if m.p.errors or interval is None or (low is None and high is None):
         return None

@@ -98,8 +98,11 @@ class Fields:
                 if key not in known:
                     problems.warn(join(path, key), "unknown field, ignored")
 
-    def at(self, key: str) -> str:
-        return join(self.path, key)
+    def at(self, *keys: str) -> str:
+        path = self.path
+        for key in keys:
+            path = join(path, key)
+        return path
 
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
@@ -199,9 +202,12 @@ class Fields:
         return [(f"{self.at(key)}[{i}]", item) for i, item in enumerate(value)]
 
     def str_list(self, key: str) -> tuple[str, ...] | None:
+        """The strings of a list field: () when absent, None when wrong (recorded)."""
+        if not self.has(key):
+            return ()
         items = self.items(key)
         if items is None:
-            return ()
+            return None
         out = []
         for path, item in items:
             if not isinstance(item, str) or not item.strip():

@@ -23,6 +23,8 @@ from progressive.model.fields import describe
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_NODES = 100_000  # YAML nodes per document, counting every alias expansion
+MAX_FLOW_DEPTH = 100  # [ and { nesting: PyYAML's scanner is quadratic in it
+_BRACKETS = re.compile(r"[\[\]{}]")
 _LEADING_TAB = re.compile(r"^[ ]*\t")
 
 
@@ -85,6 +87,10 @@ def load_text(text: str, source: str) -> LoadedFile:
         return out
     if not text.strip():
         out.problems.append(f"{source}: empty file (no YAML document)")
+        return out
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        out.problems.append(f"{source}: nested too deeply to be a spec (more than "
+                            f"{MAX_FLOW_DEPTH} levels of [ or {{)")
         return out
     loader = None
     index = 0
@@ -157,6 +163,20 @@ def load_documents(path_or_text: str | os.PathLike | bytes, name: str | None = N
     if problems:
         raise InvalidSpec(loaded.source, problems)
     return [doc.data for doc in loaded.documents]
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of brackets, quotes and comments included (an upper bound)."""
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return 0
+    depth = deepest = 0
+    for ch in _BRACKETS.findall(text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif depth:
+            depth -= 1
+    return deepest
 
 
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, doc: RawDocument) -> None:

@@ -22,13 +22,13 @@ def parse_matches(parent: Fields, key: str) -> tuple[RequestMatch, ...]:
     """The list under `parent[key]`; an item with no condition is a problem."""
     out = []
     for m in parent.mappings(key, ("name", "headers", "uri", *_UNSUPPORTED)):
-        for field in _UNSUPPORTED:
-            if m.has(field):
-                m.p.error(m.at(field), "this match condition is not supported "
-                          "(supported: headers exact/prefix/regex, uri.prefix)")
+        unsupported = [f for f in _UNSUPPORTED if m.has(f)]
+        for field in unsupported:
+            m.p.error(m.at(field), "this match condition is not supported "
+                      "(supported: headers exact/prefix/regex, uri.prefix)")
         headers = _headers(m)
         uri_prefix = _uri_prefix(m)
-        if not m.has("headers") and not m.has("uri"):
+        if not m.has("headers") and not m.has("uri") and not unsupported:
             m.p.error(m.path, "a match needs headers or uri")
         out.append(RequestMatch(headers=headers, uri_prefix=uri_prefix))
     return tuple(out)

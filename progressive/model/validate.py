@@ -12,6 +12,7 @@ when the file holds several documents. Unknown fields are warnings, not problems
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ SUPPORTED = {
                     application.SPEC_KEYS),
 }
 _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 @dataclass
@@ -206,9 +208,8 @@ def _label(doc: Any) -> str:
     kind, meta = doc.get("kind"), doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     parts = []
-    if isinstance(kind, str) and kind.isprintable() and 0 < len(kind) <= 40 and " " not in kind:
+    if isinstance(kind, str) and _PLAIN_NAME.fullmatch(kind):
         parts.append(kind)
     if isinstance(name, str) and name:
-        plain = name.isprintable() and len(name) <= 63 and " " not in name
-        parts.append(name if plain else show(name, limit=40))
+        parts.append(name if _PLAIN_NAME.fullmatch(name) else show(name, limit=40))
     return f" ({' '.join(parts)})" if parts else ""

@@ -27,7 +27,7 @@ def parse_virtual_service(spec: Fields, api_version: str, name: str | None,
     """The VirtualServiceSpec, or None when a problem was recorded in `spec.p`."""
     warnings_before = len(spec.p.warnings)
     hosts = spec.str_list("hosts")
-    if hosts == () and not spec.has("hosts"):
+    if not spec.has("hosts"):
         spec.p.error(spec.at("hosts"), "required (the host names this route serves)")
     elif hosts == ():
         spec.p.error(spec.at("hosts"), "must list at least one host")

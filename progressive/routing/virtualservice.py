@@ -10,11 +10,14 @@ What the local gateway does with each VirtualService field:
   (`destination.host` -> the workload's cluster, `weight`), `http[].mirror`,
   `http[].mirrorPercentage`. Several `match` entries are OR-ed: one Envoy route each.
 - ignored, because they change nothing on one local gateway: `gateways`, `exportTo`,
-  `http[].name`, `match[].name`, `destination.port` (a local workload has one port).
+  `http[].name`, `match[].name`, `destination.port` (a local workload has one port), and
+  `tcp` / `tls` (the model reader warns: only HTTP is routed).
 - refused with the field path (`spec.http[0].fault: not supported by the local gateway`):
-  everything else, e.g. `retries`, `timeout`, `fault`, `rewrite`, `redirect`, `corsPolicy`,
-  `headers`, `destination.subset`, `tcp`, `tls`, other `match` conditions. A route that
-  silently behaves differently from Istio would make a conformance verdict meaningless.
+  `destination.subset` and `mirror.subset` by `translate`; `retries`, `timeout`, `fault`,
+  `rewrite`, `redirect`, `directResponse`, `delegate`, `corsPolicy`, `headers`, `mirrors` by
+  `unsupported_fields` on the raw document (the model does not carry them). Other `match`
+  conditions are refused by the model reader. A route that silently behaves differently
+  from Istio would make a conformance verdict meaningless.
 
 Weights follow current Istio: a missing weight is 0 when a route has several destinations,
 100 for a lone destination; destinations with weight 0 are left out and a route whose weights
@@ -50,12 +53,12 @@ ROUTE_DEFAULTS = {
     },
 }  # fmt: skip
 
-# Raw document fields (for `unsupported_fields`): supported or ignored, per level.
-_SPEC_FIELDS = {"hosts", "http", "gateways", "exportTo"}
-_HTTP_FIELDS = {"name", "match", "route", "mirror", "mirrorPercentage"}
-_MATCH_FIELDS = {"name", "uri", "headers"}
-_DESTINATION_FIELDS = {"host", "port"}
-_STRING_MATCH = {"exact", "prefix", "regex"}
+# Raw document fields the model reader accepts (or only warns about) that the gateway cannot
+# honour: `unsupported_fields` names them so a caller can refuse the document.
+_REFUSED_HTTP = ("timeout", "retries", "fault", "rewrite", "redirect", "directResponse",
+                 "delegate", "corsPolicy", "headers", "mirrors")
+_REFUSED_ROUTE = ("headers",)
+_REFUSED_DESTINATION = ("subset",)
 
 
 def virtual_host_name(namespace: str, name: str) -> str:
@@ -101,9 +104,12 @@ def destination_cluster(d: Destination, default_namespace: str) -> str:
     return cluster_name(*workload_for_host(d.host, default_namespace))
 
 
-def translate(vs: VirtualServiceSpec) -> dict:
-    """The Envoy virtual host for `vs`; InvalidSpec lists every field the gateway refuses."""
-    problems: list[str] = []
+def translate(vs: VirtualServiceSpec, document: dict | None = None) -> dict:
+    """The Envoy virtual host for `vs`; InvalidSpec lists every field the gateway refuses.
+
+    Pass the raw `document` `vs` was read from to refuse its `unsupported_fields` as well.
+    """
+    problems: list[str] = unsupported_fields(document) if document is not None else []
     routes: list[dict] = []
     for i, http in enumerate(vs.http):
         action = _action(http, f"spec.http[{i}]", vs.namespace, problems)
@@ -169,33 +175,22 @@ def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> 
 
 
 def unsupported_fields(doc: dict) -> list[str]:
-    """Field paths in a raw VirtualService document the local gateway would not honour.
+    """Field paths in a raw VirtualService document (or its `spec`) the gateway would not honour.
 
-    The internal model carries only what the gateway supports, so a parser calls this on the
-    document to refuse, not silently drop, the rest (SEMANTICS.md §1: every problem by path).
+    The internal model carries only what a router can do, so fields the reader drops (see
+    model/virtualservice.py) are invisible to `translate`; a caller that wants them refused,
+    not silently ignored, checks the document with this (SEMANTICS.md §1: problems by path).
     """
-    spec = doc.get("spec", doc) if isinstance(doc, dict) else {}
+    spec = doc.get("spec", doc) if isinstance(doc, dict) else None
     if not isinstance(spec, dict):
         return []
-    problems = [f"spec.{k}: {UNSUPPORTED}" for k in spec if k not in _SPEC_FIELDS]
+    problems = []
     for i, http in _items(spec.get("http")):
         path = f"spec.http[{i}]"
-        problems += [f"{path}.{k}: {UNSUPPORTED}" for k in http if k not in _HTTP_FIELDS]
-        for j, m in _items(http.get("match")):
-            mp = f"{path}.match[{j}]"
-            problems += [f"{mp}.{k}: {UNSUPPORTED}" for k in m if k not in _MATCH_FIELDS]
-            uri = m.get("uri")
-            if isinstance(uri, dict):
-                problems += [f"{mp}.uri.{k}: {UNSUPPORTED} (only prefix)" for k in uri
-                             if k != "prefix"]
-            headers = m.get("headers")
-            for name, cond in (headers.items() if isinstance(headers, dict) else ()):
-                if isinstance(cond, dict):
-                    problems += [f"{mp}.headers.{name}.{k}: {UNSUPPORTED}" for k in cond
-                                 if k not in _STRING_MATCH]
+        problems += [f"{path}.{k}: {UNSUPPORTED}" for k in _REFUSED_HTTP if k in http]
         for k, r in _items(http.get("route")):
             rp = f"{path}.route[{k}]"
-            problems += [f"{rp}.{f}: {UNSUPPORTED}" for f in r if f not in {"destination", "weight"}]
+            problems += [f"{rp}.{f}: {UNSUPPORTED}" for f in _REFUSED_ROUTE if f in r]
             problems += _destination_fields(r.get("destination"), f"{rp}.destination")
         problems += _destination_fields(http.get("mirror"), f"{path}.mirror")
     return problems
@@ -204,7 +199,7 @@ def unsupported_fields(doc: dict) -> list[str]:
 def _destination_fields(dest: object, path: str) -> list[str]:
     if not isinstance(dest, dict):
         return []
-    return [f"{path}.{k}: {UNSUPPORTED}" for k in dest if k not in _DESTINATION_FIELDS]
+    return [f"{path}.{k}: {UNSUPPORTED}" for k in _REFUSED_DESTINATION if k in dest]
 
 
 def _items(value: object) -> list[tuple[int, dict]]:

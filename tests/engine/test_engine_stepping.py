@@ -96,9 +96,13 @@ def test_short_intervals_are_kept_and_time_scale_shrinks_the_spec():
 
 
 def test_default_interval_is_60s():
-    spec = replace(make_spec(), analysis=Analysis(step_weight=50))
-    assert spec.analysis.interval_s == 60
-    assert rollout_bounds(spec)[0] == 5 * 60  # detect, 50, 100, Promoting, Finalising, Succeeded
+    spec = replace(make_spec(), analysis=Analysis(step_weight=50, metrics=make_spec().analysis.metrics))
+    rig = new_rig(spec).initialised()
+    rig.deploy("v2")
+    start = rig.clock.now()
+    assert rig.engine.run_until_done().phase.value == SUCCEEDED
+    # detect, 50, 100, Promoting, Finalising, Succeeded: five 60s intervals
+    assert rig.clock.now() - start == 5 * 60 == rollout_bounds(spec)[0]
 
 
 def test_workloads_and_routes_use_the_names_of_semantics():

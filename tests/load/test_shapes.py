@@ -40,3 +40,8 @@ def test_no_shape_unless_named_and_unknown_names_are_refused():
     assert shape_from_env({}) is None
     with pytest.raises(ValueError, match="unknown shape"):
         shape_from_env({"PROGRESSIVE_SHAPE": "sawtooth"})
+
+
+def test_a_step_that_never_steps_is_refused():
+    with pytest.raises(ValueError, match="step_s > 0"):
+        StepShape(step_users=1, step_s=0, users=5)

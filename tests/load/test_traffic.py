@@ -7,6 +7,8 @@ Every test drives one app process directly (no gateway). Waits are bounded by
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -73,6 +75,43 @@ def test_connection_errors_are_status_zero(tmp_path):
     assert version_counts(run.records) == {"": len(run.records)}
     assert run.totals is not None
     assert run.totals.num_failures == run.totals.num_requests == len(run.records)
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """Answers with X-Version = "Host|X-Preview|path": what the load generator sent."""
+
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        echo = f"{self.headers.get('Host')}|{self.headers.get('X-Preview')}|{self.path}"
+        self.send_header("X-Version", echo)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def echo_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_path_headers_and_virtual_host_reach_the_server(echo_server, tmp_path):
+    with traffic(echo_server, rps=50, users=1, path="/pr/42?x=1",
+                 headers={"X-Preview": "pr-42"}, host_header="croc-hunter.example",
+                 workdir=tmp_path / "load") as run:
+        run.wait_for_requests(5, timeout=WAIT_S)
+    assert version_counts(run.records) == {"croc-hunter.example|pr-42|/pr/42?x=1": len(run.records)}
 
 
 def test_rate_is_paced_to_the_target(croc, tmp_path):

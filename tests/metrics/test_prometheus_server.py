@@ -17,6 +17,7 @@ from progressive.platforms.local.processes import free_port
 from progressive.platforms.local.prometheus import (
     SCRAPE_INTERVAL_S,
     TARGET_UPDATE_S,
+    PrometheusFailed,
     PrometheusServer,
 )
 from progressive.waiting import wait_until
@@ -77,6 +78,11 @@ def test_attach_reconnects_from_the_state_dir(prometheus, state_dir):
     attached.stop()
     wait_until(lambda: not prometheus.alive(), timeout=EXIT_BOUND_S, what="Prometheus to stop")
     assert not (state_dir / "pids" / "prometheus.json").exists()
+
+
+def test_attach_without_a_recorded_server_says_so(state_dir):
+    with pytest.raises(PrometheusFailed, match="no Prometheus recorded"):
+        PrometheusServer.attach(state_dir)
 
 
 def test_a_taken_port_is_retried_with_another(state_dir, monkeypatch):

@@ -251,7 +251,7 @@ class EnvoyGateway:
             return None
 
         try:
-            result = wait_until(outcome, timeout=CONFIRM_TIMEOUT_S, poll=0.002, max_poll=0.05,
+            result = wait_until(outcome, timeout=CONFIRM_TIMEOUT_S, poll=0.002, max_poll=0.01,
                                 what=f"Envoy to take the {kind.upper()} update")
         except TimeoutError as exc:
             raise RouterError(f"{exc}\n{self._log_since(log_offset)}") from None
@@ -271,6 +271,7 @@ class EnvoyGateway:
             "--config-path", str(self.bootstrap_path),
             "--admin-address-path", str(self.admin_address_path),
             "--disable-hot-restart",
+            "--reject-unknown-dynamic-fields",  # a typo in a rendered config is an error
             "--concurrency", str(max(1, min(4, os.cpu_count() or 1))),
             "--log-level", "info",
             "--component-log-level", "upstream:warn,main:warn,runtime:warn,admin:warn",
@@ -335,6 +336,7 @@ class EnvoyGateway:
             "node": {"id": "progressive-gateway", "cluster": "progressive"},
             "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": admin_port}}},
             "dynamic_resources": {"cds_config": source("cds"), "lds_config": source("lds")},
+            "stats_flush_interval": "1s",  # histograms are merged at flush; Prometheus scrapes at 1s
             "stats_config": {
                 "histogram_bucket_settings": [{
                     "match": {"safe_regex": {"regex": r"^cluster\..*upstream_rq_time$"}},
@@ -368,6 +370,9 @@ class EnvoyGateway:
         return {
             "name": LISTENER_NAME,
             "address": {"socket_address": {"address": LOOPBACK, "port_value": port}},
+            # With SO_REUSEPORT two gateways that picked the same port would share its traffic
+            # silently; without it the second one fails to bind and moves (_bind_listener).
+            "enable_reuse_port": False,
             "filter_chains": [{"filters": [{
                 "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm,
             }]}],

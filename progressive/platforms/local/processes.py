@@ -7,13 +7,16 @@ record whose pid now belongs to another process (pid reuse) is ignored, never ki
 
 With `die_with_parent=True` (the default for pytest runs) the kernel also sends SIGTERM to the
 child when the harness dies (Linux prctl PR_SET_PDEATHSIG); `progressive up` turns it off so
-the platform outlives the command.
+the platform outlives the command. The kernel ties that signal to the *thread* that forked the
+child, so such children are forked by one long-lived spawner thread: a child started from a
+short-lived thread (an engine's controller) must not die when that thread ends.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import signal
@@ -52,6 +55,9 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return s.getsockname()[1]
+
+
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progressive-spawner")
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -116,16 +122,20 @@ def start_process(
     log_path = logs / f"{name}.log"
     record_path = pids / f"{name}.json"
     full_env = {**os.environ, **(env or {})}
-    with open(log_path, "ab") as log:
-        popen = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=cwd,
-            preexec_fn=_die_with_parent if die_with_parent else os.setsid,  # noqa: PLW1509
-        )
+
+    def spawn() -> subprocess.Popen:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(  # noqa: S603 - argv list, no shell
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
+                preexec_fn=_die_with_parent if die_with_parent else os.setsid,  # noqa: PLW1509
+            )
+
+    popen = _SPAWNER.submit(spawn).result() if die_with_parent else spawn()
     try:
         create_time = psutil.Process(popen.pid).create_time()
     except psutil.Error:

@@ -118,6 +118,9 @@ class PrometheusServer:
     # lifecycle
 
     def start(self) -> None:
+        """Start on a free port and wait until ready (no-op when already running)."""
+        if self.alive():
+            return
         binary = find_binary("prometheus")  # MissingBinary names the install command
         self._write_config()
         last = ""
@@ -174,7 +177,10 @@ class PrometheusServer:
     def attach(cls, state_dir: Path) -> PrometheusServer:
         """Reconnect to the server a previous `start()` recorded in STATE/prometheus/server.json."""
         server = cls(state_dir)
-        info = json.loads(server.info_path.read_text())
+        try:
+            info = json.loads(server.info_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise PrometheusFailed(f"no Prometheus recorded in {server.info_path}: {exc}") from None
         server.port = int(info["port"])
         server.die_with_parent = bool(info.get("die_with_parent", True))
         server._process = ManagedProcess(

@@ -1,0 +1,66 @@
+"""The terminal view of a LintReport: one table row per step and check, the odds, the verdict.
+
+Called by progressive/commands/lint.py.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from progressive.lint.advice import pct
+from progressive.lint.report import LintReport
+
+
+def render(report: LintReport, console: Console) -> None:
+    i = report.inputs
+    load = f"{i['rps']:g} req/s"
+    if i["canary_rps"]:
+        load += f" + {i['canary_rps']:g} req/s straight to the canary"
+    if i["match_share"] is not None:
+        load += f", {i['match_share']:.1%} matching"
+    scale = f", time scale {i['time_scale']:g}" if i["time_scale"] != 1.0 else ""
+    console.print(f"[bold]{report.namespace}/{report.name}[/] ({report.strategy}, every "
+                  f"{report.interval_s:g}s, threshold {report.threshold}) at {load}{scale}",
+                  highlight=False)
+    table = Table(show_lines=False, header_style="bold")
+    for col, justify in (("step", "left"), ("canary req/s", "right"), ("check", "left"),
+                         ("window", "right"), ("requests in window", "right"),
+                         ("P(no data)", "right"), ("P(no data) held", "right"),
+                         ("P(fail) good", "right"), ("catches errors >=", "right")):
+        table.add_column(col, justify=justify)
+    for step in report.steps:
+        for n, c in enumerate(step.checks):
+            if c.min_error_rate_caught is None:
+                caught = "-"
+            elif c.min_error_rate_caught == 0.0:
+                caught = "any (no data)"
+            else:
+                caught = pct(c.min_error_rate_caught)
+            table.add_row(
+                step.label if n == 0 else "", f"{step.canary_rps:.3g}" if n == 0 else "",
+                c.name, f"{c.window_s:g}s", f"{c.expected_requests:.3g}", pct(c.p_no_data),
+                pct(c.p_no_data_held), pct(c.p_fail_good), caught)
+        if not step.checks:
+            table.add_row(step.label, f"{step.canary_rps:.3g}", "(no checks)", *[""] * 6)
+    console.print(table)
+    g, b, d = report.good, report.bad, report.durations
+    console.print(
+        f"good release (errors {g['error_rate']:.2%}): rolled back for nothing "
+        f"{pct(g['p_rolled_back'])}; rollout takes {d['nominal_rollout_s']:g}s "
+        f"(expected {g['expected_duration_s']:.3g}s with retried checks)", highlight=False)
+    rollback = (f", after {b['expected_rollback_s']:.3g}s on average"
+                if b["expected_rollback_s"] is not None else "")
+    console.print(
+        f"bad release (errors {b['error_rate']:.2%}): promoted anyway {pct(b['p_promoted'])}; "
+        f"rolled back {pct(b['p_rolled_back'])}{rollback} (at the earliest "
+        f"{d['earliest_rollback_s']:g}s after detection)", highlight=False)
+    if not report.exact:
+        console.print("(approximate: see the warnings)")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if report.ok:
+        console.print("[bold green]OK[/]: the odds are within the limits")
+    else:
+        for r in report.reasons:
+            console.print(f"[bold red]FLAGGED:[/] {r}", highlight=False)

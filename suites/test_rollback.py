@@ -1,0 +1,112 @@
+"""Automatic rollback: a bad release is rolled back within the bound the spec implies.
+
+SEMANTICS.md §4 (failedChecks counts failures in the run; rollback at the start of the tick
+after the N-th failure; no data is a failure), §6 (routes 100/0, canary to zero, the primary
+keeps serving), §8 (a `rollback` webhook aborts at once).
+"""
+
+from __future__ import annotations
+
+import pytest
+from conformance_support import GateServer, load_spec, with_webhooks
+
+from progressive.engine.bounds import progress_deadline_bound, rollback_bound
+from progressive.model.types import HookType, Webhook
+from progressive.workloads.base import AppVersion
+
+V1 = AppVersion("v1")
+
+
+def first(events, action):
+    return next(e for e in events if e["action"] == action)
+
+
+def assert_clean_rollback(obs, bad_version: str) -> None:
+    spec = obs.spec
+    assert obs.status.phase == "Failed", obs.events[-3:]
+    assert obs.weights_seen()[-1] == 0, "routes are not back at 100/0 on the primary"
+    assert max(obs.weights_seen()) < spec.analysis.effective_max_weight(), "canary reached max"
+    bystanders = [r for r in obs.records if r.version != bad_version and r.status >= 500]
+    assert not bystanders, f"{len(bystanders)} requests failed on the primary during the rollback"
+
+
+@pytest.mark.conformance(
+    "rollback-error-rate",
+    "a release answering 10% errors is rolled back after exactly `threshold` failed checks",
+    features=["canary", "metrics-istio"],
+)
+def test_error_rate_breach_rolls_back(rollout_under_load, namespace):
+    spec = load_spec("seed-canary.yaml", namespace)
+    obs = rollout_under_load(spec, V1, AppVersion("v3", error_rate=0.10))
+
+    assert_clean_rollback(obs, "v3")
+    failed = [e for e in obs.events if e["action"] == "check_failed"]
+    counted = max(e["failedChecks"] for e in obs.events)
+    assert counted == spec.analysis.threshold, f"rolled back at {counted} failed checks"
+    nth = next(e for e in obs.events if e["failedChecks"] == spec.analysis.threshold)
+    rollback = first(obs.events, "rollback")
+    assert rollback["t"] - failed[0]["t"] <= rollback_bound(obs.spec), "rollback too late"
+    assert rollback["t"] >= nth["t"], "rolled back before the threshold was reached"
+
+
+@pytest.mark.conformance(
+    "rollback-latency",
+    "a release with 800 ms added latency breaks the P99 bound and is rolled back",
+    features=["canary", "metrics-istio"],
+)
+def test_latency_breach_rolls_back(rollout_under_load, namespace):
+    spec = load_spec("seed-canary.yaml", namespace)
+    obs = rollout_under_load(spec, V1, AppVersion("v3", latency_ms=800))
+
+    assert_clean_rollback(obs, "v3")
+    messages = " ".join(e["message"] for e in obs.events if e["action"] == "check_failed")
+    assert "request-duration" in messages or "duration" in messages, messages
+
+
+@pytest.mark.conformance(
+    "rollback-progress-deadline",
+    "a canary that never becomes ready is rolled back at the progress deadline",
+    features=["canary"],
+)
+def test_never_ready_canary_rolls_back_at_deadline(rollout_under_load, namespace):
+    spec = load_spec("seed-canary.yaml", namespace)
+    obs = rollout_under_load(spec, V1, AppVersion("v3", never_ready=True))
+
+    assert obs.status.phase == "Failed"
+    assert obs.weights_seen() == [0], "traffic moved to a canary that was never ready"
+    detected = first(obs.events, "new_revision")
+    rollback = first(obs.events, "rollback")
+    waited = rollback["t"] - detected["t"]
+    assert obs.spec.progress_deadline_s <= waited <= progress_deadline_bound(obs.spec) + obs.spec.analysis.interval_s
+    assert obs.failures() == 0, "requests failed although the primary kept serving"
+
+
+@pytest.mark.conformance(
+    "rollback-webhook-abort",
+    "a `rollback` webhook answering success aborts the rollout at once",
+    features=["canary", "webhooks"],
+)
+def test_rollback_webhook_aborts(rollout_under_load, namespace):
+    gates = GateServer()
+    try:
+        gates.close("/abort")  # not yet
+        spec = with_webhooks(
+            load_spec("seed-canary.yaml", namespace),
+            Webhook("manual-abort", HookType.ROLLBACK, gates.url("/abort"), timeout_s=5),
+        )
+
+        def abort_after_first_step(engine, timeline):
+            from progressive.waiting import wait_until
+
+            wait_until(lambda: engine.status().canary_weight >= 10, timeout=30,
+                       what="the first weight step")
+            gates.open("/abort")
+
+        obs = rollout_under_load(spec, V1, AppVersion("v2"), during=abort_after_first_step)
+    finally:
+        gates.stop()
+    assert obs.status.phase == "Failed"
+    assert obs.status.failed_checks == 0, "an abort is not a failed check"
+    opened = max(e["t"] for e in obs.events if e["action"] == "step")
+    rollback = first(obs.events, "rollback")
+    assert rollback["t"] - opened <= 2 * obs.spec.analysis.interval_s + 1
