@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from progressive.errors import UserError
+from progressive.errors import BehaviourFailed, UserError
 from progressive.lint import SCHEMA, lint
 from progressive.lint.render import render
 from progressive.model.types import CanarySpec
@@ -77,4 +77,6 @@ def lint_command(
         except OSError as exc:
             raise UserError(f"--json {json_file}: cannot write: {exc.strerror or exc}") from None
     if code:
-        raise typer.Exit(code)
+        flagged = [f"{r.namespace}/{r.name}" for r in reports if not r.ok]
+        raise BehaviourFailed(f"lint flagged {', '.join(flagged)}: the odds are outside the "
+                              "limits (reasons above)")

@@ -40,6 +40,8 @@ MIN_INTERVAL_S = 10.0  # Flagger raises any analysis interval below this to this
 BUILTIN_NAMES = {MetricKind.REQUEST_SUCCESS_RATE: "request-success-rate",
                  MetricKind.REQUEST_DURATION: "request-duration"}
 
+_INSTALLED: set[str] = set()  # kubeconfigs this process installed Flagger into
+
 UNSUPPORTED = {
     "sub-10s-interval": "Flagger raises an analysis interval below 10s to 10s, so a spec "
     "time-scaled below that runs slower than the bounds derived from it",
@@ -191,7 +193,9 @@ class FlaggerEngine:
         if not spec.gateways and self.platform.gateway_ref:  # reachable from the ingress too
             spec = replace(spec, gateways=(self.platform.gateway_ref, "mesh"))
         self.spec = spec
-        self.platform.run_steps(install_steps(self.platform.bins, self.platform.kubeconfig))
+        if str(self.platform.kubeconfig) not in _INSTALLED:
+            self.platform.run_steps(install_steps(self.platform.bins, self.platform.kubeconfig))
+            _INSTALLED.add(str(self.platform.kubeconfig))
         self.platform.workloads(spec.namespace, services=False).deploy(spec.target, initial)
         labels = self.platform.labels
         for doc in [*to_flagger_metric_templates(spec, labels), to_flagger_canary(spec, labels)]:

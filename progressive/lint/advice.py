@@ -26,8 +26,8 @@ SHORTEST_WINDOW_S = 4.0  # four 1 s Prometheus scrapes (FIELD-NOTES: shorter win
 
 
 def pct(p: float) -> str:
-    if p <= 0:
-        return "0%"
+    if p < 1e-9:
+        return "<1e-9"
     if p < 1e-4:
         return f"{p:.1e}"
     if p < 0.01:

@@ -39,7 +39,7 @@ def render(report: LintReport, console: Console) -> None:
                 caught = pct(c.min_error_rate_caught)
             table.add_row(
                 step.label if n == 0 else "", f"{step.canary_rps:.3g}" if n == 0 else "",
-                c.name, f"{c.window_s:g}s", f"{c.expected_requests:.3g}", pct(c.p_no_data),
+                c.name, f"{c.window_s:g}s", _count(c.expected_requests), pct(c.p_no_data),
                 pct(c.p_no_data_held), pct(c.p_fail_good), caught)
         if not step.checks:
             table.add_row(step.label, f"{step.canary_rps:.3g}", "(no checks)", *[""] * 6)
@@ -64,3 +64,7 @@ def render(report: LintReport, console: Console) -> None:
     else:
         for r in report.reasons:
             console.print(f"[bold red]FLAGGED:[/] {r}", highlight=False)
+
+
+def _count(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"

@@ -85,13 +85,18 @@ def render_deployment(name: str, namespace: str, app: AppVersion, *, image: str,
                       progress_deadline_s: int = 600) -> dict:
     """A Deployment of Croc Hunter; `replicas=None` leaves the count out (a patch keeps it)."""
     selector = {"app": name}
-    probe = {"httpGet": {"path": "/healthz", "port": CONTAINER_PORT}, "periodSeconds": 2,
-             "timeoutSeconds": 2, "failureThreshold": 3}
-    spec: dict = {
+    version_label = {"version": app.version} if len(app.version) <= 63 else {}
+
+    def probe(**extra) -> dict:
+        return {"httpGet": {"path": "/healthz", "port": CONTAINER_PORT}, "periodSeconds": 2,
+                "timeoutSeconds": 2, "failureThreshold": 3, **extra}
+
+    spec: dict = {} if replicas is None else {"replicas": replicas}
+    spec |= {
         "progressDeadlineSeconds": progress_deadline_s,
         "selector": {"matchLabels": selector},
         "template": {
-            "metadata": {"labels": {**(labels or {}), **selector, "version": app.version},
+            "metadata": {"labels": {**(labels or {}), **selector, **version_label},
                          "annotations": {SPEC_HASH_ANNOTATION: app.spec_hash()}},
             "spec": {
                 "terminationGracePeriodSeconds": 10,
@@ -101,14 +106,12 @@ def render_deployment(name: str, namespace: str, app: AppVersion, *, image: str,
                     "imagePullPolicy": "IfNotPresent",
                     "ports": [{"name": "http", "containerPort": CONTAINER_PORT}],
                     "env": app_env(app),
-                    "readinessProbe": probe,
-                    "livenessProbe": {**probe, "periodSeconds": 5, "initialDelaySeconds": 5},
+                    "readinessProbe": probe(),
+                    "livenessProbe": probe(periodSeconds=5, initialDelaySeconds=5),
                 }],
             },
         },
     }
-    if replicas is not None:
-        spec["replicas"] = replicas
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": namespace,
                          "labels": {**(labels or {}), **selector}},

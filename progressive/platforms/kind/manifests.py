@@ -41,8 +41,13 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+class _PlainDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data) -> bool:  # no &anchors: every document reads on its own
+        return True
+
+
 def dump_all(docs: list[dict]) -> str:
-    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+    return yaml.dump_all(docs, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
 
 
 def port_is_free(port: int) -> bool:

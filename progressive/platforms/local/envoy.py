@@ -6,6 +6,10 @@ its own directory under `STATE/envoy/` and is replaced by atomic rename, which E
 through `watched_directory`; one directory per resource type means a rename wakes only that
 subscription, so its counters tell exactly whether *this* update was taken.
 
+Clusters are EDS clusters, each with its endpoints in its own file (`eds/CLUSTER/eds.json`):
+a replica change updates the endpoints in place instead of replacing the cluster, so Envoy's
+per-cluster counters (per response code too) run on, as Prometheus' rate() expects.
+
 Every update is confirmed before the call returns: the update counter rises (`update_success`)
 or the update was refused (`update_rejected` / `update_failure`, then `RouterError` with
 Envoy's reason, and the file is put back to what is live so a restart loads a good config).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -53,15 +58,14 @@ HEALTH_CHECK = {
     "healthy_threshold": 1,
     "http_health_check": {"path": "/healthz"},
 }
+# A new replica takes traffic once Envoy's first health check passed; set_clusters waits
+# for that this long (the check starts at once; a replica that stays unready is no error).
+NEW_HOSTS_HEALTHY_S = 1.5
 _TYPES = {
     "cds": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+    "eds": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
     "lds": "type.googleapis.com/envoy.config.listener.v3.Listener",
     "rds": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-}
-_COUNTER_PREFIX = {
-    "cds": "cluster_manager.cds.",
-    "lds": "listener_manager.lds.",
-    "rds": f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIG_NAME}.",
 }
 
 
@@ -72,12 +76,12 @@ class EnvoyGateway:
         self.bootstrap_path = self.dir / "bootstrap.json"
         self.admin_address_path = self.dir / "admin-address"
         self.info_path = self.dir / "gateway.json"
-        self.paths = {kind: self.dir / kind / f"{kind}.json" for kind in _TYPES}
+        self.paths = {kind: self.dir / kind / f"{kind}.json" for kind in ("cds", "lds", "rds")}
         self.die_with_parent = die_with_parent
         self.admin_port: int | None = None
         self.listener_port: int | None = None
         self._process: ManagedProcess | None = None
-        self._lock = threading.Lock()  # one update at a time per kind is enough; keep it simple
+        self._lock = threading.RLock()  # one configuration change at a time
         self._http = threading.local()
 
     # -- facts ------------------------------------------------------------------------------
@@ -112,7 +116,7 @@ class EnvoyGateway:
         binary = processes.find_binary("envoy")
         for kind in ("cds", "rds"):
             if not self.paths[kind].exists():
-                self._write(kind, [] if kind == "cds" else [empty_route_config()])
+                self._write(kind, [] if kind == "cds" else [empty_route_config()])  # fmt: skip
         port = self.listener_port or free_listener_port(self.paths["lds"])
         self._write("lds", [self._listener(port)])
         self._launch(binary, admin_port=self.admin_port or 0)
@@ -160,14 +164,49 @@ class EnvoyGateway:
     def set_clusters(self, clusters: dict[str, list[tuple[str, int]]]) -> None:
         """Replace all clusters (name -> endpoints); an empty list is a cluster with no hosts.
 
-        Returns once Envoy took the update and finished warming (one health-check round).
+        Returns once Envoy took every change and warmed new clusters, and new replicas passed
+        their first health check (or NEW_HOSTS_HEALTHY_S passed: a never-ready one stays out).
         """
-        self._update("cds", [cluster(name, eps) for name, eps in sorted(clusters.items())])
-        wait_until(
-            lambda: self.stats(r"^cluster_manager\.warming_clusters$").get(
-                "cluster_manager.warming_clusters", 1) == 0,
-            timeout=CONFIRM_TIMEOUT_S, what="Envoy to warm the new clusters",
-        )  # fmt: skip
+        for name in clusters:
+            if not name or "/" in name or name.startswith("."):
+                raise RouterError(f"bad cluster name {name!r}")
+        with self._lock:
+            live = set(self.cluster_endpoints())
+            added: set[tuple[str, str, int]] = set()
+            for name, eps in clusters.items():
+                old = set(self.cluster_endpoints().get(name, []))
+                added |= {(name, h, p) for h, p in eps if (h, p) not in old}
+                if name not in live:  # read by the cluster when it is created below
+                    self._write(f"eds/{name}", [load_assignment(name, eps)])
+                elif old != set(eps):
+                    self._update(f"eds/{name}", [load_assignment(name, eps)])
+            if set(clusters) != live:
+                self._update("cds", [cluster(n, self._path(f"eds/{n}")) for n in sorted(clusters)])
+                wait_until(lambda: self.stats(r"^cluster_manager\.warming_clusters$").get(
+                    "cluster_manager.warming_clusters", 1) == 0,
+                    timeout=CONFIRM_TIMEOUT_S, what="Envoy to warm the new clusters")  # fmt: skip
+        try:
+            wait_until(lambda: added <= self._healthy_hosts(), timeout=NEW_HOSTS_HEALTHY_S,
+                       what="new replicas to pass Envoy's health check")  # fmt: skip
+        except TimeoutError:
+            pass
+
+    def cluster_endpoints(self) -> dict[str, list[tuple[str, int]]]:
+        """Clusters and endpoints in the config files (what Envoy loads on restart)."""
+        try:
+            names = [c["name"] for c in json.loads(self.paths["cds"].read_text())["resources"]]
+        except (OSError, ValueError, KeyError):
+            return {}
+        out = {}
+        for name in names:
+            try:
+                cla = json.loads(self._path(f"eds/{name}").read_text())["resources"][0]
+                lb = [e for group in cla.get("endpoints", []) for e in group.get("lb_endpoints", [])]
+                out[name] = [(e["endpoint"]["address"]["socket_address"]["address"],
+                              e["endpoint"]["address"]["socket_address"]["port_value"]) for e in lb]  # fmt: skip
+            except (OSError, ValueError, KeyError, IndexError):
+                out[name] = []
+        return out
 
     def set_route_config(self, route_config: dict) -> None:
         """Replace the RouteConfiguration (its name is forced to the listener's)."""
@@ -212,21 +251,42 @@ class EnvoyGateway:
         resp.raise_for_status()
         return resp
 
+    def _path(self, kind: str) -> Path:
+        """The file of a resource kind: `cds`, `lds`, `rds`, or `eds/CLUSTER`."""
+        return self.paths.get(kind) or self.dir / kind / "eds.json"
+
     def _write(self, kind: str, resources: list[dict]) -> str:
         version = str(time.time_ns())
-        doc = {"version_info": version, "resources": [{"@type": _TYPES[kind], **r} for r in resources]}
-        processes.atomic_write(self.paths[kind], json.dumps(doc, indent=1))
+        rtype = _TYPES[kind.split("/")[0]]
+        doc = {"version_info": version, "resources": [{"@type": rtype, **r} for r in resources]}
+        processes.atomic_write(self._path(kind), json.dumps(doc, indent=1))
         return version
 
     def _counters(self, kind: str) -> dict[str, int]:
-        prefix = _COUNTER_PREFIX[kind]
-        stats = self.stats("^" + prefix.replace(".", r"\.") + "update_")
+        prefix = {
+            "cds": "cluster_manager.cds.",
+            "lds": "listener_manager.lds.",
+            "rds": f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIG_NAME}.",
+        }.get(kind) or f"cluster.{kind.removeprefix('eds/')}."
+        stats = self.stats("^" + re.escape(prefix) + "update_")
         return {k.removeprefix(prefix): v for k, v in stats.items()}
+
+    def _healthy_hosts(self) -> set[tuple[str, str, int]]:
+        """(cluster, address, port) of every host Envoy would send traffic to now."""
+        out = set()
+        doc = self._admin("/clusters", params={"format": "json"}).json()
+        for status in doc.get("cluster_statuses", []):
+            for host in status.get("host_statuses", []):
+                health = host.get("health_status", {})
+                if health.get("eds_health_status") == "HEALTHY" and len(health) == 1:
+                    addr = host["address"]["socket_address"]
+                    out.add((status["name"], addr["address"], addr["port_value"]))
+        return out
 
     def _update(self, kind: str, resources: list[dict]) -> None:
         """Write one resource file and wait until Envoy took it (or raise with its reason)."""
         with self._lock:
-            path = self.paths[kind]
+            path = self._path(kind)
             previous = path.read_text() if path.exists() else None
             before = self._counters(kind)
             log_offset = self._log_size()
@@ -425,21 +485,28 @@ class EnvoyGateway:
             return ""
 
 
-def cluster(name: str, endpoints: list[tuple[str, int]]) -> dict:
-    """One upstream cluster: a workload's replicas, health-checked on /healthz."""
+def cluster(name: str, eds_path: Path) -> dict:
+    """One upstream cluster (a workload), its endpoints from a file, health-checked on /healthz."""
+    return {
+        "name": name,
+        "type": "EDS",
+        "eds_cluster_config": {"eds_config": {
+            "path_config_source": {"path": str(eds_path), "watched_directory": {"path": str(eds_path.parent)}},
+            "resource_api_version": "V3",
+        }},
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "health_checks": [HEALTH_CHECK],
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
+    }  # fmt: skip
+
+
+def load_assignment(name: str, endpoints: list[tuple[str, int]]) -> dict:
     lb_endpoints = [
         {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
         for host, port in endpoints
     ]
-    return {
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "lb_policy": "ROUND_ROBIN",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": lb_endpoints}]},
-        "health_checks": [HEALTH_CHECK],
-        "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
-    }
+    return {"cluster_name": name, "endpoints": [{"lb_endpoints": lb_endpoints}]}
 
 
 def empty_route_config() -> dict:

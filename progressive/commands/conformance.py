@@ -1,0 +1,140 @@
+"""`progressive conformance`: run the conformance suites and print a summary table.
+
+pytest runs in a child process (a fresh interpreter, its own signal handling and fixture
+teardown); Ctrl-C or SIGTERM here interrupts it and waits for its teardown. The run writes,
+under --report-dir: conformance.yaml (the machine-readable report), junit.xml,
+allure-results/ and, when Node is present, the Allure HTML report.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from progressive.errors import BehaviourFailed, UserError
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
+OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "unsupported": "cyan"}
+
+
+def preflight(platform: str) -> None:
+    """Stop before anything starts when the platform cannot run here (exit 2)."""
+    if platform == "local":
+        from progressive.platforms.local.processes import find_binary
+
+        find_binary("envoy")
+        find_binary("prometheus")
+        return
+    from progressive.platforms.kind import preflight as kind_preflight
+
+    missing = kind_preflight()
+    if missing:
+        raise UserError(f"the {platform} platform cannot run here:\n  " + "\n  ".join(missing))
+
+
+def run_pytest(args: list[str]) -> int:
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", *args])  # noqa: S603 - argv list
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)  # pytest tears its fixtures down on SIGINT
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+
+
+def summary_table(report: dict) -> Table:
+    table = Table(title=f"conformance: {report['result']}", show_lines=False)
+    for col in ("profile", "test", "features", "outcome", "seconds"):
+        table.add_column(col)
+    for profile in report["profiles"]:
+        for t in profile["tests"]:
+            style = OUTCOME_STYLE.get(t["outcome"], "")
+            table.add_row(
+                profile["name"],
+                t["name"],
+                ",".join(t["features"]),
+                f"[{style}]{t['outcome']}[/]",
+                f"{t['durationSeconds']:.1f}",
+            )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def conformance(
+        ctx: typer.Context,
+        platform: str = typer.Option("local", help="local, kind or kubeconfig"),
+        engine: str = typer.Option("bundled", help="bundled or flagger"),
+        time_scale: float = typer.Option(0.1, help="multiply every spec duration by this"),
+        report_dir: Path = typer.Option(Path("reports/out"), help="where reports are written"),
+        html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
+    ) -> None:
+        """Run the conformance suites against an engine on a platform. Extra args go to pytest."""
+        if platform not in ("local", "kind", "kubeconfig"):
+            raise UserError(f"unknown platform {platform!r}; choose local, kind or kubeconfig")
+        if engine not in ("bundled", "flagger"):
+            raise UserError(f"unknown engine {engine!r}; choose bundled or flagger")
+        if time_scale <= 0:
+            raise UserError("--time-scale must be > 0")
+        if not SUITES_DIR.is_dir():
+            raise UserError(f"the conformance suites are not at {SUITES_DIR}; run from a checkout")
+        preflight(platform)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        report_path = report_dir / "conformance.yaml"
+        report_path.unlink(missing_ok=True)
+        allure_dir = report_dir / "allure-results"
+        args = [
+            str(SUITES_DIR),
+            f"--platform={platform}",
+            f"--engine={engine}",
+            f"--time-scale={time_scale}",
+            f"--conformance-report={report_path}",
+            f"--alluredir={allure_dir}",
+            "--clean-alluredir",
+            f"--junitxml={report_dir / 'junit.xml'}",
+            "-p", "no:cacheprovider",
+            "-q",
+            *ctx.args,
+        ]  # fmt: skip
+        started = time.monotonic()
+        code = run_pytest(args)
+        elapsed = time.monotonic() - started
+        console = Console()
+        if not report_path.exists():
+            raise BehaviourFailed(f"pytest exited {code} without a conformance report")
+        report = yaml.safe_load(report_path.read_text())
+        console.print(summary_table(report))
+        console.print(f"report: {report_path}   junit: {report_dir / 'junit.xml'}   "
+                      f"allure results: {allure_dir}   ({elapsed:.0f} s)")
+        if html:
+            _html_report(console, allure_dir, report_dir)
+        core = next((p for p in report["profiles"] if p["name"] == "core"), None)
+        if core is None or core["result"] != "success" or code not in (0, 1):
+            raise BehaviourFailed(
+                f"core conformance {core['result'] if core else 'missing'} (pytest exit {code})"
+            )
+        if report["result"] != "success":
+            console.print(f"[yellow]extended profiles: {report['result']}[/]")
+
+
+def _html_report(console: Console, allure_dir: Path, report_dir: Path) -> None:
+    try:
+        from progressive.commands.report import build_reports
+    except ImportError:
+        return
+    try:
+        where = build_reports(allure_dir, report_dir / "allure-report", quiet=True)
+        console.print(f"html report: {where}")
+    except UserError as exc:
+        console.print(f"[yellow]no HTML report: {exc}[/]")
