@@ -8,6 +8,7 @@ through `status()` and `events()`; they never touch the Engine object.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -16,9 +17,10 @@ from progressive.clock import RealClock
 from progressive.engine.bounds import progress_deadline_bound
 from progressive.engine.events import EventLog, read_events
 from progressive.engine.loop import Engine
+from progressive.engine.shipper import ShipperRelease
 from progressive.engine.state import FileStateStore, Phase
 from progressive.engines.base import EngineStatus
-from progressive.model.types import CanarySpec
+from progressive.model.types import ApplicationSpec, CanarySpec
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
@@ -88,6 +90,24 @@ class BundledEngine:
             return st if started and st.done else None
 
         return wait_until(finished, timeout=timeout, what=f"the rollout to end ({self._last_message()})")
+
+    def release(self, app: ApplicationSpec, incumbent: AppVersion, contender: AppVersion,
+                ready_timeout_s: float = 30.0) -> ShipperRelease:
+        """Start a Shipper-style release: the incumbent serving, the contender at zero.
+
+        The caller moves it with `advance_to(step)` / `run()` / `rollback()`; the routing is
+        observed, as for a canary, through `release.as_canary`.
+        """
+        app = dataclasses.replace(app, interval_s=app.interval_s * self.time_scale)
+        workloads = self.platform.workloads(app.namespace)
+        rel = ShipperRelease(app, self.platform.router(), workloads, RealClock(),
+                             EventLog(self.events_path), ready_timeout_s=ready_timeout_s)
+        workloads.deploy(rel.incumbent, incumbent, replicas=app.replicas)
+        workloads.deploy(rel.contender, contender, replicas=0)
+        wait_until(lambda: workloads.is_ready(rel.incumbent).ready, timeout=ready_timeout_s,
+                   what=f"the incumbent {rel.incumbent} to be ready")
+        self.platform.router().reconcile(rel.as_canary)
+        return rel
 
     def close(self) -> None:
         self._stop.set()

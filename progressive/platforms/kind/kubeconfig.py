@@ -92,17 +92,10 @@ class KubeconfigPlatform(ClusterPlatform):
         return f"{RUN_LABEL}={self.run_id}"
 
     def up(self) -> None:
-        require("kubeconfig")
-        if not self._kubeconfig.is_file():
-            raise UserError(f"kubeconfig {self._kubeconfig} does not exist (give --kubeconfig "
-                            "or set KUBECONFIG)")
-        self.bins = Binaries(kubectl=binary_path("kubectl"))
-        docs = render_croc_hunter(self.namespace, image_repo=self.image_repo, labels=self.labels,
-                                  gateway_namespace=self.namespace)
-        processes.atomic_write(self.manifests, dump_all(docs))
+        """Check the machine, deploy into the run's namespace, connect, wait until it serves."""
+        self.check_machine()
         try:
-            self.run_steps(kubeconfig_plan(self._kubeconfig, self.manifests, self.namespace,
-                                           self.bins))
+            self.start()
             for key in PORT_FORWARDS:
                 if self._urls[key] is None:
                     self._urls[key] = self._port_forward(key)
@@ -110,6 +103,20 @@ class KubeconfigPlatform(ClusterPlatform):
         except BaseException:
             self.after_failed_up()
             raise
+
+    def check_machine(self) -> None:
+        require("kubeconfig")
+        if not self._kubeconfig.is_file():
+            raise UserError(f"kubeconfig {self._kubeconfig} does not exist (give --kubeconfig "
+                            "or set KUBECONFIG)")
+        self.bins = Binaries(kubectl=binary_path("kubectl"))
+
+    def start(self) -> None:
+        docs = render_croc_hunter(self.namespace, image_repo=self.image_repo, labels=self.labels,
+                                  gateway_namespace=self.namespace)
+        processes.atomic_write(self.manifests, dump_all(docs))
+        self.run_steps(kubeconfig_plan(self._kubeconfig, self.manifests, self.namespace,
+                                       self.bins))
 
     def _port_forward(self, key: str) -> str:
         target, remote = PORT_FORWARDS[key]

@@ -156,11 +156,25 @@ class KindPlatform(ClusterPlatform):
         return self.layout.kubeconfig
 
     def up(self) -> None:
+        """Check the machine, bring everything up, wait until it serves (all bounded)."""
+        self.check_machine()
+        try:
+            self.start()
+            self.wait_serving(APP_HOST)
+        except BaseException:
+            self.after_failed_up()
+            raise
+
+    def check_machine(self) -> None:
+        """Stop before anything starts when something is missing (UserError, exit 2)."""
         require("kind")
         if not self.layout.dockerfile.exists():
             raise UserError(f"{self.layout.dockerfile} is missing: the kind platform builds the "
                             "Croc Hunter image from it")
         self.bins = Binaries(*(binary_path(n) for n in ("kind", "kubectl", "istioctl", "docker")))
+
+    def start(self) -> None:
+        """Run every step of `kind_plan` (reusing a cluster of the same name if there is one)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         listed = self.runner.run(commands.kind_get_clusters(self.bins.kind), timeout=BOUNDS["get"],
                                  what="list the kind clusters")
@@ -169,17 +183,12 @@ class KindPlatform(ClusterPlatform):
             config = with_free_host_ports(load_yaml(self.base_config))
             atomic_write(self.layout.cluster_config, dump_all([config]))
         atomic_write(self.layout.app_manifests, dump_all(render_croc_hunter(self.namespace)))
-        try:
-            captured = self.run_steps(kind_plan(self.layout, cluster=self.cluster_name,
-                                                bins=self.bins, reuse=reuse))
-            self._ports = {k: parse_host_port(captured[k]) for k in ("gateway", "prometheus")}
-            atomic_write(self.state_dir / "kind.json",
-                         json.dumps({"cluster": self.cluster_name, "ports": self._ports}))
-            self._loaded_images.add(image_for(IMAGE_REPO, INITIAL_VERSION))
-            self.wait_serving(APP_HOST)
-        except BaseException:
-            self.after_failed_up()
-            raise
+        captured = self.run_steps(kind_plan(self.layout, cluster=self.cluster_name,
+                                            bins=self.bins, reuse=reuse))
+        self._ports = {k: parse_host_port(captured[k]) for k in ("gateway", "prometheus")}
+        atomic_write(self.state_dir / "kind.json",
+                     json.dumps({"cluster": self.cluster_name, "ports": self._ports}))
+        self._loaded_images.add(image_for(IMAGE_REPO, INITIAL_VERSION))
 
     def create_cluster(self, step: Step) -> None:
         """`kind create cluster` through pytest-kind (reuses a cluster of that name)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -185,6 +186,8 @@ class EnvoyGateway:
                 wait_until(lambda: self.stats(r"^cluster_manager\.warming_clusters$").get(
                     "cluster_manager.warming_clusters", 1) == 0,
                     timeout=CONFIRM_TIMEOUT_S, what="Envoy to warm the new clusters")  # fmt: skip
+                for gone in live - set(clusters):
+                    shutil.rmtree(self._path(f"eds/{gone}").parent, ignore_errors=True)
         try:
             wait_until(lambda: added <= self._healthy_hosts(), timeout=NEW_HOSTS_HEALTHY_S,
                        what="new replicas to pass Envoy's health check")  # fmt: skip
@@ -497,6 +500,9 @@ def cluster(name: str, eds_path: Path) -> dict:
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
         "health_checks": [HEALTH_CHECK],
+        # A replica taken out of the endpoints gets no new request even while it still passes
+        # health checks (Envoy's default keeps it): the workloads stop it right after.
+        "ignore_health_on_host_removal": True,
         "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
     }  # fmt: skip
 

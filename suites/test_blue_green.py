@@ -1,0 +1,116 @@
+"""Blue-green switchover, in Flagger's `iterations` form and in Shipper's steps form.
+
+SEMANTICS.md §9: before the switch all production requests reach blue and green answers on
+its own address; the switch is one routing change; zero requests fail across it under load;
+after it all requests reach green; blue loses capacity only after it lost its traffic; a
+rollback switches back with the same guarantees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import ExitStack
+
+import pytest
+from conformance_support import FIXTURES, LOAD_RPS, LOAD_USERS, load_spec, with_webhooks
+
+from load.timeline import WeightTimeline, join, observed_sequence
+from load.traffic import traffic
+from progressive.engine.loadtester import LoadTester
+from progressive.model import load_specs
+from progressive.model.types import HookType, Webhook
+from progressive.workloads.base import AppVersion
+
+BLUE, GREEN = AppVersion("blue"), AppVersion("green")
+
+
+def green_analysis_load(spec, tester: LoadTester, gateway_url: str, rps: int = 40):
+    """A `rollout` webhook asking the load tester to drive the green's own address."""
+    interval = max(1, round(spec.analysis.interval_s * 0.1 * 2))  # scaled interval x 2, in s
+    hook = Webhook("green-load", HookType.ROLLOUT, tester.url, timeout_s=5, metadata={
+        "type": "load", "url": gateway_url + "/", "rps": str(rps), "duration": f"{interval}s",
+        "headers": f"Host: {spec.canary_name}.{spec.namespace}",
+    })
+    return with_webhooks(spec, hook)
+
+
+@pytest.mark.conformance(
+    "blue-green-iterations",
+    "Flagger form: analysis on green's own address, then all traffic switches in one change, "
+    "with zero failed requests",
+    features=["blue-green", "metrics-istio"],
+)
+def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespace):
+    with LoadTester() as tester:
+        spec = green_analysis_load(load_spec("canary-blue-green.yaml", namespace), tester,
+                                   platform.gateway_url)
+        obs = rollout_under_load(spec, BLUE, GREEN)
+        green_hits = tester.requests_sent
+
+    assert obs.status.phase == "Succeeded", obs.events[-3:]
+    assert obs.weights_seen() == [0, 100, 0], "not a single switch of all traffic"
+    assert obs.failures() == 0, f"{obs.failures()} requests failed across the switch"
+    assert green_hits > 0, "green was never reached on its own address"
+    before, switched = obs.step_shares("green")[:2]
+    assert before.canary_weight == 0 and before.k == 0, "production traffic reached green early"
+    assert switched.canary_weight == 100 and switched.k == switched.n, "blue answered after switch"
+
+
+@pytest.mark.conformance(
+    "blue-green-iterations-rollback",
+    "Flagger form: a bad green is rolled back before any production request reaches it",
+    features=["blue-green", "metrics-istio"],
+)
+def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_load, namespace):
+    with LoadTester() as tester:
+        spec = green_analysis_load(load_spec("canary-blue-green.yaml", namespace), tester,
+                                   platform.gateway_url)
+        obs = rollout_under_load(spec, BLUE, AppVersion("green", error_rate=0.5))
+
+    assert obs.status.phase == "Failed"
+    assert obs.weights_seen() == [0], "traffic switched to a failing green"
+    assert obs.failures() == 0 and set(obs.versions()) == {"blue"}
+
+
+@pytest.fixture
+def shipper(platform, engine, namespace):
+    (app,) = load_specs(FIXTURES / "application-shipper.yaml")
+    app = dataclasses.replace(app, namespace=namespace, replicas=2)
+    yield app
+    platform.router().remove(namespace, app.name)
+    platform.workloads(namespace).stop_all()
+
+
+@pytest.mark.conformance(
+    "blue-green-shipper",
+    "Shipper form: staging, 50/50, full on and back, capacity before traffic, zero failures",
+    features=["shipper"],
+)
+def test_shipper_steps_switch_and_roll_back(platform, engine, shipper):
+    release = engine.release(shipper, BLUE, GREEN)
+    router, workloads = platform.router(), platform.workloads(shipper.namespace)
+    last = len(shipper.steps) - 1
+    with ExitStack() as stack:
+        timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(release.as_canary)))
+        run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS))
+        run.wait_for_requests(50, timeout=30)
+        assert release.advance_to(0), release.last_error  # staging: green up, no traffic
+        assert workloads.is_ready(release.contender).ready
+        green_direct = workloads.endpoints(release.contender)
+        run.wait_for_requests(len(run.records) + 100, timeout=10)
+        assert release.run(last), release.last_error  # 50/50, then full on
+        assert workloads.replicas(release.incumbent) == 0, "blue kept capacity after full on"
+        run.wait_for_requests(len(run.records) + 100, timeout=10)
+        forward = observed_sequence(timeline)
+        assert release.rollback("suite: switch back"), release.last_error
+        run.wait_for_requests(len(run.records) + 100, timeout=10)
+
+    assert green_direct, "green had no address of its own at staging"
+    assert forward == [0, 50, 100], f"forward weights {forward}"
+    assert observed_sequence(timeline) == [0, 50, 100, 50, 0], "rollback did not switch back"
+    failures = [r for r in run.records if r.status == 0 or r.status >= 500]
+    assert not failures, f"{len(failures)} requests failed across the switches"
+    shares = {s.canary_weight: s for s in join(timeline, run.records, canary_version="green")}
+    assert shares[100].k == shares[100].n > 0, "blue answered while green had all traffic"
+    assert shares[0].k == 0, "green answered before it had traffic"
+    assert workloads.replicas(release.contender) == 0, "green kept capacity after the rollback"
