@@ -51,6 +51,16 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
 
 
+def _click_exception_modules() -> list:
+    mods = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return mods
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     err = Console(stderr=True)
@@ -71,13 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
-    except Exception as exc:  # click usage errors arrive as click exceptions
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # usage errors arrive as click exceptions (typer ships its own click)
+        click_exceptions = _click_exception_modules()
+        if any(isinstance(exc, m.ClickException) for m in click_exceptions):
             exc.show()
             return 2
-        if isinstance(exc, click.exceptions.Abort):
+        if any(isinstance(exc, m.Abort) for m in click_exceptions):
             return 130
         raise
     return 0

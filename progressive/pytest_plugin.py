@@ -114,7 +114,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         entry["reason"] = reason
     elif report.failed:
         entry["outcome"] = "failed"
-        entry["reason"] = report.longreprtext.splitlines()[-1] if report.longreprtext else ""
+        crash = getattr(report.longrepr, "reprcrash", None)
+        entry["reason"] = (crash.message if crash else (report.longreprtext.splitlines() or [""])[-1])
         if report.when == "call":
             _collect_diagnostics(item)
     entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)

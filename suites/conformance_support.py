@@ -62,6 +62,12 @@ class Observation:
         return join(self.timeline, self.records, canary_version=canary_version,
                     guard_s=PROPAGATION_GUARD_S, alpha=alpha)
 
+    def explain(self, last: int = 8) -> str:
+        """The engine's recent story, for assertion messages."""
+        lines = [f"{e['phase']:<16} w={e['canaryWeight']:<3} failed={e['failedChecks']} "
+                 f"{e['action']}: {e['message']}" for e in self.events if e["action"] != "tick"]
+        return "\n".join(lines[-last:])
+
     def failures(self) -> int:
         return failure_count(self.records)
 

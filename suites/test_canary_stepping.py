@@ -30,7 +30,7 @@ def test_weights_walk_the_steps_and_promote(rollout_under_load, namespace, spec_
     spec = load_spec(spec_file, namespace)
     obs = rollout_under_load(spec, V1, V2)
 
-    assert obs.status.phase == "Succeeded", obs.events[-3:]
+    assert obs.status.phase == "Succeeded", obs.explain()
     expected = [0, *spec.analysis.weight_sequence(), 0]
     assert obs.weights_seen() == expected, "weights seen in the router differ from the spec"
 

@@ -23,7 +23,7 @@ def first(events, action):
 
 def assert_clean_rollback(obs, bad_version: str) -> None:
     spec = obs.spec
-    assert obs.status.phase == "Failed", obs.events[-3:]
+    assert obs.status.phase == "Failed", obs.explain()
     assert obs.weights_seen()[-1] == 0, "routes are not back at 100/0 on the primary"
     assert max(obs.weights_seen()) < spec.analysis.effective_max_weight(), "canary reached max"
     bystanders = [r for r in obs.records if r.version != bad_version and r.status >= 500]

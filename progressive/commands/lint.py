@@ -49,6 +49,10 @@ def lint_command(
     match_share: Annotated[float | None, typer.Option(
         "--match-share", help="A/B: share of requests matching the spec's match (0..1).",
         show_default=False)] = None,
+    metrics_lag: Annotated[float, typer.Option(
+        "--metrics-lag", help="Seconds a request may take to show in queries: the scrape "
+                              "interval (plus the rule evaluation interval for recorded "
+                              "series). 0 ignores it.")] = 0.0,
     max_false_rollback: Annotated[float, typer.Option(
         "--max-false-rollback", help="Limit on P(a good release is rolled back).")] = 0.01,
     max_bad_promotion: Annotated[float, typer.Option(
@@ -61,7 +65,8 @@ def lint_command(
         raise UserError(f"{spec_file}: no Canary document to lint")
     reports = [lint(c, rps, error_rate=error_rate, bad_error_rate=bad_error_rate,
                     time_scale=time_scale, canary_rps=canary_rps, match_share=match_share,
-                    max_false_rollback=max_false_rollback, max_bad_promotion=max_bad_promotion)
+                    metrics_lag_s=metrics_lag, max_false_rollback=max_false_rollback,
+                    max_bad_promotion=max_bad_promotion)
                for c in canaries]
     console = Console()
     for n, report in enumerate(reports):

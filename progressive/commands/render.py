@@ -21,8 +21,13 @@ from progressive.errors import UserError
 from progressive.model.types import CanarySpec, Strategy, VirtualServiceSpec
 from progressive.platforms.kind import manifests as m
 from progressive.platforms.kind import pins
-from progressive.platforms.kind.cluster import ON_PATH, RUN_LABEL, Step
-from progressive.platforms.kind.kubeconfig import kubeconfig_plan
+from progressive.platforms.kind.cluster import BOUNDS, ON_PATH, RUN_LABEL, Step
+from progressive.platforms.kind.commands import (
+    delete_labelled,
+    delete_labelled_namespaces,
+    kind_delete,
+)
+from progressive.platforms.kind.kubeconfig import RUN_KINDS, kubeconfig_plan
 from progressive.platforms.kind.platform import CLUSTER_NAME, Layout, kind_plan
 from progressive.platforms.local.processes import atomic_write
 from progressive.routing import istio
@@ -104,6 +109,7 @@ def render_run(platform: str, out: Path, spec_path: Path | None = None,
                     istio_operator=out / "cluster" / "istio-operator.yaml",
                     prometheus_config=out / "cluster" / "prometheus-config.yaml",
                     app_manifests=out / "manifests" / "croc-hunter.yaml")
+    bound = BOUNDS["delete"]
     if platform == "kind":
         gateway, labels = m.gateway_ref(), dict(MANAGED_BY)
         for src, dst in ((pins.CLUSTER_CONFIG, layout.cluster_config),
@@ -116,15 +122,18 @@ def render_run(platform: str, out: Path, spec_path: Path | None = None,
                f"{pins.load_pins().prometheus_addon}\n", written)
         steps = kind_plan(layout)
         app_docs = m.render_croc_hunter()
-        end = [Step(["kind", "delete", "cluster", f"--name={CLUSTER_NAME}",
-                     f"--kubeconfig={layout.kubeconfig}"], "delete the cluster", 0)]
+        end = [Step(kind_delete("kind", CLUSTER_NAME, layout.kubeconfig), "delete the cluster", 0)]
     else:
         namespace = f"progressive-{RENDER_RUN_ID}"
         gateway = m.gateway_ref(namespace)
         labels = {**MANAGED_BY, RUN_LABEL: RENDER_RUN_ID}
         steps = kubeconfig_plan(layout.kubeconfig, layout.app_manifests, namespace)
         app_docs = m.render_croc_hunter(namespace, labels=labels, gateway_namespace=namespace)
-        end = []
+        selector = f"{RUN_LABEL}={RENDER_RUN_ID}"
+        end = [Step(delete_labelled("kubectl", layout.kubeconfig, RUN_KINDS, selector, bound),
+                    f"delete the objects labelled {selector}", 0),
+               Step(delete_labelled_namespaces("kubectl", layout.kubeconfig, selector, bound),
+                    f"delete the namespaces labelled {selector}", 0)]
     _write(layout.app_manifests, m.dump_all(app_docs), written)
     for spec in specs:
         if isinstance(spec, CanarySpec):
@@ -209,5 +218,7 @@ def register(app: typer.Typer) -> None:
             written = render_run(platform, out, spec, engine)
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            # SystemExit, not typer.Exit: click run with standalone_mode=False (cli.main)
+            # returns typer.Exit's code instead of raising it, and the code would be lost.
+            raise SystemExit(2) from None
         typer.echo(f"wrote {len(written)} files under {out}; start with {out / 'README.txt'}")

@@ -5,8 +5,8 @@
     report.exit_code                     # 0 ok, 1 too risky (report.reasons says why)
 
 Modules: model (what one check sees: Poisson counts, binomial errors), chain (the rollout as a
-chain of ticks, exact odds of promotion), report (lint() and LintReport), advice (warnings
-with their fix), render (the terminal table).
+chain of ticks, exact odds without errors), montecarlo (seeded odds with errors), report
+(lint() and LintReport), advice (warnings with their fix), render (the terminal table).
 """
 
 from progressive.lint.report import SCHEMA, CheckFigures, LintReport, StepFigures, lint

@@ -1,27 +1,23 @@
 """The lint's warnings, each with its fix, and the causes appended to the verdict's reasons.
 
-Called by report.py. The fix for a check that too often sees no data is the load, or the
-window, at which its first check after a step expects enough requests that
-exp(-mean) < the no-data target, i.e. mean >= -ln(target) (4.6 requests for 1%). Windows are
-given in the spec's own seconds (divided by the time scale the lint ran at).
+Called by report.py. The fix for a check that too often sees no data is the smallest load,
+or window, or interval (with the window at least as long) at which its first check after a
+step sees no data with probability <= the target (without a metrics lag: an expected count
+of -ln(target), 4.6 requests for 1%). Windows are given in the spec's own seconds (divided
+by the time scale the lint ran at).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from progressive.lint.chain import (
-    FIRST_ANALYSIS_TICK,
-    MAX_HISTORY,
-    Traffic,
-    history_length,
-    interval_rate,
-    nominal_history,
-    stages,
-)
-from progressive.lint.model import is_rate_check, window_mean
+from progressive.lint.chain import FIRST_ANALYSIS_TICK, Traffic, first_check_means
+from progressive.lint.model import is_rate_check, p_no_data
 from progressive.model.types import CanarySpec, HookType, MetricKind, Strategy
 
+MAX_RPS = 1e7
+MAX_INTERVAL_S = 86400.0
 SHORTEST_WINDOW_S = 4.0  # four 1 s Prometheus scrapes (FIELD-NOTES: shorter windows are noisy)
 
 
@@ -48,9 +44,6 @@ def warnings(spec: CanarySpec, traffic: Traffic, steps, time_scale: float,
             out.append(f"{check.name}: the window is {check.interval_s:g}s at time scale "
                        f"{time_scale:g}, under four 1s Prometheus scrapes: rate() is noisy or "
                        "empty there, more often than this model predicts")
-    if history_length(spec) > MAX_HISTORY:
-        out.append(f"the longest window spans more than {MAX_HISTORY} intervals: the odds are "
-                   "approximate (older intervals taken at the lowest possible weight)")
     return out
 
 
@@ -60,8 +53,7 @@ def _no_data_warning(spec, traffic, steps, c_index, time_scale, target) -> list[
         return []
     check = spec.analysis.metrics[c_index]
     worst = max(flagged, key=lambda s: s.checks[c_index].p_no_data)
-    need = -math.log(target)
-    fixes = [_fix(spec, traffic, s.index - 1, check.interval_s, need) for s in flagged]
+    fixes = [_fix(spec, traffic, s.index - 1, check.interval_s, target) for s in flagged]
     head = (f"{check.name}: at {worst.label} and {traffic.rps:g} req/s the first check after "
             f"the step sees no request with probability {pct(worst.checks[c_index].p_no_data)}"
             f" ({len(flagged)} of {len(steps)} steps above {pct(target)})")
@@ -75,42 +67,59 @@ def _no_data_warning(spec, traffic, steps, c_index, time_scale, target) -> list[
     else:
         both = [f[2] for f in fixes]
         if all(b is not None for b in both):
-            options.append(f"the interval and the window to >= "
-                           f"{_seconds(max(both) / time_scale)}")
+            what = "interval" if check.interval_s >= max(both) else "interval and the window"
+            options.append(f"the {what} to >= {_seconds(max(both) / time_scale)}")
     if not options:
         return [head + "; the canary gets no traffic there: give it a load (--canary-rps "
                        "models a load tester)"]
     return [head + "; " + " or ".join(options)]
 
 
-def _fix(spec: CanarySpec, traffic: Traffic, stage: int, window: float, need: float):
-    """(req/s, window s, interval-and-window s) that bring the first check's mean to `need`."""
+def _fix(spec: CanarySpec, traffic: Traffic, stage: int, window: float, target: float):
+    """(req/s, window s, interval-and-window s) that bring the first check's P(no data) at
+    `stage` down to `target`; None where that setting alone cannot."""
     a = spec.analysis
-    plan = stages(spec, traffic)
-    tick = FIRST_ANALYSIS_TICK + stage
-    hist = nominal_history(stage, tick - 1)  # every interval since detection
-    shares = [plan[s].share if s >= 0 else 0.0 for s in hist]
-    direct = [interval_rate(s, tick - j, plan, traffic) - traffic.rps * shares[j]
-              for j, s in enumerate(hist)]
-    per_rps = window_mean(window, a.interval_s, shares)
-    base = window_mean(window, a.interval_s, direct)
-    rps = max(0.0, (need - base) / per_rps) if per_rps > 0 else None
-    rates = [traffic.rps * sh + d for sh, d in zip(shares, direct, strict=True)]
-    longer, seen = None, 0.0
-    for j, r in enumerate(rates):
-        if r > 0 and seen + r * a.interval_s >= need:
-            longer = j * a.interval_s + (need - seen) / r
-            break
-        seen += r * a.interval_s
-    both = need / rates[0] if rates and rates[0] > 0 else None
+
+    def p_first(s: CanarySpec, t: Traffic, w: float) -> float:
+        means = first_check_means(s, t, stage, w)
+        return sum(map(p_no_data, means)) / len(means)
+
+    rps = _smallest(lambda x: p_first(spec, replace(traffic, rps=x), window) <= target,
+                    traffic.rps, MAX_RPS)
+    reach = (FIRST_ANALYSIS_TICK + stage - 1) * a.interval_s  # traffic before this: none
+    longer = _smallest(lambda w: p_first(spec, traffic, w) <= target, window, reach)
+
+    def with_interval(t: float) -> bool:
+        s = replace(spec, analysis=replace(a, interval_s=t))
+        return p_first(s, traffic, max(window, t)) <= target
+
+    both = _smallest(with_interval, a.interval_s, MAX_INTERVAL_S)
     return rps, longer, both
+
+
+def _smallest(ok, lo: float, hi: float) -> float | None:
+    """Smallest x in (lo, hi] with ok(x) (ok is monotone), to 0.1%; None if ok(hi) is false."""
+    if not ok(hi):
+        return None
+    for _ in range(200):
+        if hi - lo <= 1e-3 * hi:
+            break
+        mid = (lo + hi) / 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _traffic_warnings(spec: CanarySpec, traffic: Traffic) -> list[str]:
     a = spec.analysis
     out = []
     loaders = a.hooks(HookType.ROLLOUT) + a.hooks(HookType.PRE_ROLLOUT)
-    if a.strategy is Strategy.BLUE_GREEN:
+    if a.strategy is Strategy.BLUE_GREEN and a.mirror:
+        out.append(f"blue-green with mirroring: the {a.iterations} iterations are judged on a "
+                   f"{a.mirror_weight}% copy of production traffic")
+    elif a.strategy is Strategy.BLUE_GREEN:
         if traffic.canary_rps <= 0:
             out.append(f"blue-green: the canary gets no production traffic during the "
                        f"{a.iterations} iterations (only its own address): every check sees "
@@ -140,9 +149,6 @@ def _coverage_warnings(spec: CanarySpec) -> list[str]:
     if not rate_checks:
         out.append("no request-success-rate check: a release that answers errors is caught "
                    "only by custom checks, which lint does not model")
-    if len(rate_checks) > 1:
-        out.append(f"{len(rate_checks)} success-rate checks: their verdicts are treated as "
-                   "independent (an approximation; they count the same requests)")
     if not any(c.kind is MetricKind.REQUEST_DURATION for c in a.metrics):
         out.append("no request-duration check: a release that is only slow is promoted")
     for c in a.metrics:

@@ -1,7 +1,7 @@
 """The probability model behind `progressive lint`: what one metric check sees, and its verdict.
 
-Used by progressive/lint/chain.py (the rollout as a chain of checks) and report.py (per-step
-figures). Pure functions, standard library only.
+Used by progressive/lint/report.py (per-step figures) and montecarlo.py. Pure functions,
+standard library only.
 
 The model, for one analysis tick at time t:
 - Production traffic arrives at N req/s. Envoy (or Istio) sends each request to the canary
@@ -22,26 +22,32 @@ The model, for one analysis tick at time t:
   checks are treated like duration checks for a good release (lint cannot know what they
   measure).
 - No data fails a check unless the check says `onNoData: pass` (the engine's default, as
-  Flagger's). Any failing check fails the tick: the checks of one tick are not independent
-  (their windows all end at t and nest), and tick_fail_probability accounts for that exactly
-  for one success-rate check plus any number of presence (duration/custom) checks.
+  Flagger's). Any failing check fails the tick. The checks of one tick share requests (their
+  windows all end at t and nest) and so do consecutive ticks when a window is longer than the
+  interval: chain.py and montecarlo.py handle the rollout as a whole; this module gives the
+  figures of one check.
 
-Known gaps, on the side of reality: Prometheus sees requests up to one scrape (plus one rule
-evaluation) late; the first sample of a brand-new counter series is its baseline, so the
-requests before a fresh canary's first scrape are invisible to rate(). Both make no data a
-little more likely than predicted, mostly at short, time-scaled windows.
+- Metrics lag (`lag_s`, optional): Prometheus sees a request only after the next scrape (and,
+  for recorded series, the next rule evaluation). The window becomes (t - u - W, t - u]
+  with u the scrape phase, uniform in [0, lag] and fixed for a rollout (lag_phases).
+
+Known gaps, on the side of reality: the start of a window also waits for its first sample;
+the first sample of a brand-new counter series is its baseline, so requests before a fresh
+canary's first scrape are invisible to rate(). Both make no data a little more likely than
+predicted, mostly at short, time-scaled windows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 from progressive.model.types import MetricCheck, MetricKind
 
 _TAIL_SD = 10.0  # Poisson/binomial terms beyond this many standard deviations are dropped
 _EPS = 1e-9
+LAG_NODES = 16
 
 
 def p_no_data(mean: float) -> float:
@@ -49,19 +55,33 @@ def p_no_data(mean: float) -> float:
     return math.exp(-mean) if mean > 0 else 1.0
 
 
-def window_mean(window_s: float, interval_s: float, rates: Sequence[float]) -> float:
-    """Expected requests in a window ending at a tick.
+def window_mean(window_s: float, interval_s: float, rates: Sequence[float],
+                lag_s: float = 0.0) -> float:
+    """Expected requests a check at tick t sees in its window (t - lag - W, t - lag].
 
     `rates[j]` is the canary's request rate (req/s) during the j-th interval before the tick
     (0 = the interval that just ended); intervals beyond the list had no canary traffic.
     """
-    mean, left = 0.0, window_s
-    for rate in rates:
-        if left <= 0:
+    lo, hi = lag_s, lag_s + window_s  # seconds before the tick
+    mean = 0.0
+    for j, rate in enumerate(rates):
+        start, end = j * interval_s, (j + 1) * interval_s
+        if start >= hi:
             break
-        mean += rate * min(left, interval_s)
-        left -= interval_s
+        mean += rate * max(0.0, min(end, hi) - max(start, lo))
     return mean
+
+
+def lag_phases(lag_s: float, nodes: int = LAG_NODES) -> list[float]:
+    """Where the newest visible request can be: midpoints of `nodes` equal parts of [0, lag].
+
+    Scrapes (and rule evaluations) run at a fixed period and phase, so within one rollout every
+    check misses the same newest u seconds, u uniform in [0, lag] from one rollout to the next;
+    lint averages over these phases (midpoint rule).
+    """
+    if lag_s <= 0:
+        return [0.0]
+    return [(k + 0.5) * lag_s / nodes for k in range(nodes)]
 
 
 def max_errors(n: int, min_pct: float) -> int:
@@ -128,56 +148,33 @@ def is_rate_check(check: MetricCheck) -> bool:
     return check.kind is MetricKind.REQUEST_SUCCESS_RATE and check.min is not None
 
 
-def tick_fail_probability(checks: Sequence[MetricCheck], mean_of: Callable[[float], float],
-                          error_rate: float) -> float:
-    """P(at least one check of the tick fails); `mean_of(window_s)` is the expected count.
-
-    Exact for one success-rate check (window Wr) and presence checks (the smallest window
-    failing on no data is Wp; the others see data whenever it does): the tick fails when the
-    rate check fails, or the rate check passes while Wp holds no request, which for Wp < Wr
-    has probability exp(-m(Wp)) * P(pass on the rest of Wr, mean m(Wr) - m(Wp)). Further
-    success-rate checks are treated as independent of the first (an approximation).
-    """
-    rate_checks = [c for c in checks if is_rate_check(c)]
-    presence = [c.interval_s for c in checks if not is_rate_check(c) and c.on_no_data != "pass"]
-    wp = min(presence) if presence else None
-    if not rate_checks:
-        return p_no_data(mean_of(wp)) if wp is not None else 0.0
-    first, *others = rate_checks
-    fails = first.on_no_data != "pass"
-    wr = first.interval_s
-    mr = mean_of(wr)
-    fail = success_rate_fail(mr, error_rate, first.min, fails)
-    if wp is not None:
-        mp = mean_of(wp)
-        if wp >= wr:
-            fail += 0.0 if fails else p_no_data(mp)
-        else:
-            rest = max(0.0, mr - mp)
-            fail += p_no_data(mp) * (1.0 - success_rate_fail(rest, error_rate, first.min, fails))
-    passed = 1.0 - min(1.0, fail)
-    for c in others:
-        passed *= 1.0 - success_rate_fail(mean_of(c.interval_s), error_rate, c.min,
-                                          c.on_no_data != "pass")
-    return min(1.0, max(0.0, 1.0 - passed)) if others else min(1.0, fail)
+def check_fail(means: Sequence[float], error_rate: float, check: MetricCheck) -> float:
+    """P(a check fails), averaged over the lag phases (one expected count per phase)."""
+    no_data_fails = check.on_no_data != "pass"
+    if is_rate_check(check):
+        total = sum(success_rate_fail(m, error_rate, check.min, no_data_fails) for m in means)
+    else:
+        total = sum(p_no_data(m) for m in means) if no_data_fails else 0.0
+    return total / len(means)
 
 
-def min_error_rate_caught(mean: float, min_pct: float, power: float = 0.95,
-                          no_data_fails: bool = True) -> float | None:
+def min_error_rate_caught(means: Sequence[float], check: MetricCheck,
+                          power: float = 0.95) -> float | None:
     """Smallest true error rate the success-rate check fails with probability >= `power`.
 
-    0.0 when no data alone fails it that often; None when no error rate does (min <= 0).
+    0.0 when no data alone fails it that often; None when no error rate does (min <= 0, or
+    data is too rare and no data passes).
     """
-    if min_pct <= 0.0:
+    if not is_rate_check(check) or check.min <= 0.0:
         return None
-    if success_rate_fail(mean, 0.0, min_pct, no_data_fails) >= power:
+    if check_fail(means, 0.0, check) >= power:
         return 0.0
-    if success_rate_fail(mean, 1.0, min_pct, no_data_fails) < power:
-        return None  # only possible when no data passes and data is too rare
+    if check_fail(means, 1.0, check) < power:
+        return None
     lo, hi = 0.0, 1.0
     while hi - lo > 1e-5:
         mid = (lo + hi) / 2
-        if success_rate_fail(mean, mid, min_pct, no_data_fails) >= power:
+        if check_fail(means, mid, check) >= power:
             hi = mid
         else:
             lo = mid

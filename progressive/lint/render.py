@@ -28,7 +28,7 @@ def render(report: LintReport, console: Console) -> None:
                          ("window", "right"), ("requests in window", "right"),
                          ("P(no data)", "right"), ("P(no data) held", "right"),
                          ("P(fail) good", "right"), ("catches errors >=", "right")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, overflow="fold")
     for step in report.steps:
         for n, c in enumerate(step.checks):
             if c.min_error_rate_caught is None:
@@ -47,16 +47,14 @@ def render(report: LintReport, console: Console) -> None:
     g, b, d = report.good, report.bad, report.durations
     console.print(
         f"good release (errors {g['error_rate']:.2%}): rolled back for nothing "
-        f"{pct(g['p_rolled_back'])}; rollout takes {d['nominal_rollout_s']:g}s "
+        f"{_odds(g, 'p_rolled_back')}; rollout takes {d['nominal_rollout_s']:g}s "
         f"(expected {g['expected_duration_s']:.3g}s with retried checks)", highlight=False)
     rollback = (f", after {b['expected_rollback_s']:.3g}s on average"
                 if b["expected_rollback_s"] is not None else "")
     console.print(
-        f"bad release (errors {b['error_rate']:.2%}): promoted anyway {pct(b['p_promoted'])}; "
+        f"bad release (errors {b['error_rate']:.2%}): promoted anyway {_odds(b, 'p_promoted')}; "
         f"rolled back {pct(b['p_rolled_back'])}{rollback} (at the earliest "
         f"{d['earliest_rollback_s']:g}s after detection)", highlight=False)
-    if not report.exact:
-        console.print("(approximate: see the warnings)")
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if report.ok:
@@ -68,3 +66,13 @@ def render(report: LintReport, console: Console) -> None:
 
 def _count(x: float) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _odds(figures: dict, key: str) -> str:
+    """An exact probability, or a sampled one with its 95% interval and the run count."""
+    if figures["method"] == "exact":
+        return pct(figures[key]) + " (exact)"
+    lo, hi = figures[key + "_95"]
+    if figures[key] == 0:
+        return f"0 of {figures['runs']} runs (95% <= {pct(hi)})"
+    return f"{pct(figures[key])} (95% {pct(lo)}..{pct(hi)}, {figures['runs']} runs)"

@@ -5,7 +5,9 @@ Called by the `progressive lint` command (progressive/commands/lint.py), and by 
 (what one check sees) and chain.py (the rollout as a chain of ticks); this module assembles
 them per step, writes the warnings with their fix, and gives the verdict:
 ok when P(a good release is rolled back) <= max_false_rollback and P(a bad release is
-promoted) <= max_bad_promotion. Rendering is in render.py.
+promoted) <= max_bad_promotion. A release without errors gets exact odds (chain.py); one with
+errors gets a seeded Monte Carlo estimate (montecarlo.py), judged on its point estimate and
+reported with its 95% interval. Rendering is in render.py.
 """
 
 from __future__ import annotations
@@ -20,22 +22,15 @@ from progressive.lint.chain import (
     FIRST_ANALYSIS_TICK,
     ChainResult,
     Traffic,
-    history_length,
+    first_check_means,
     interval_rate,
-    nominal_history,
-    rates_back,
-    run_chain,
+    no_data_chain,
     stages,
 )
-from progressive.lint.model import (
-    is_rate_check,
-    min_error_rate_caught,
-    p_no_data,
-    success_rate_fail,
-    tick_fail_probability,
-    window_mean,
-)
+from progressive.lint.model import check_fail, min_error_rate_caught, p_no_data
+from progressive.lint.montecarlo import DEFAULT_RUNS, DEFAULT_SEED, simulate
 from progressive.model.types import CanarySpec, Strategy
+from progressive.stats import wilson_interval
 
 SCHEMA = "progressive.lint/v1"
 POWER = 0.95  # "catches" means fails the check with at least this probability
@@ -62,7 +57,6 @@ class StepFigures:
     share: float
     tick: int  # tick of the first check at this step, counted from detection (tick 1)
     canary_rps: float  # canary requests per second while this step holds
-    p_tick_fails_good: float
     checks: list[CheckFigures] = field(default_factory=list)
 
 
@@ -78,7 +72,6 @@ class LintReport:
     good: dict
     bad: dict
     durations: dict
-    exact: bool
     warnings: list[str]
     reasons: list[str]
 
@@ -99,28 +92,37 @@ class LintReport:
 
 def lint(spec: CanarySpec, rps: float, *, error_rate: float = 0.0, bad_error_rate: float = 0.05,
          time_scale: float = 1.0, canary_rps: float = 0.0, match_share: float | None = None,
-         max_false_rollback: float = 0.01, max_bad_promotion: float = 0.05,
-         no_data_target: float = 0.01) -> LintReport:
+         metrics_lag_s: float = 0.0, max_false_rollback: float = 0.01, max_bad_promotion: float = 0.05,
+         no_data_target: float = 0.01, runs: int = DEFAULT_RUNS,
+         seed: int = DEFAULT_SEED) -> LintReport:
     """The odds of `spec` at `rps` production req/s (see the module docstring for the verdict)."""
     _check_inputs(spec, rps, error_rate, bad_error_rate, time_scale, canary_rps, match_share,
-                  max_false_rollback, max_bad_promotion, no_data_target)
+                  max_false_rollback, max_bad_promotion, no_data_target, runs)
     run_spec = spec.scaled(time_scale) if time_scale != 1.0 else spec
-    traffic = Traffic(rps, canary_rps, match_share)
+    if not (math.isfinite(metrics_lag_s) and 0 <= metrics_lag_s < run_spec.analysis.interval_s):
+        raise UserError(f"lint: --metrics-lag must be at least 0 and shorter than the interval "
+                        f"({run_spec.analysis.interval_s:g}s), got {metrics_lag_s!r}")
+    traffic = Traffic(rps, canary_rps, match_share, metrics_lag_s)
     a = run_spec.analysis
     steps = step_figures(run_spec, traffic, error_rate)
-    good = run_chain(run_spec, traffic, error_rate)
-    bad = run_chain(run_spec, traffic, bad_error_rate)
+    good = odds(run_spec, traffic, error_rate, runs, seed)
+    bad = odds(run_spec, traffic, bad_error_rate, runs, seed)
     durations = _durations(run_spec, good, bad)
     inputs = {"rps": rps, "canary_rps": canary_rps, "match_share": match_share,
               "error_rate": error_rate, "bad_error_rate": bad_error_rate,
-              "time_scale": time_scale, "no_data_target": no_data_target,
+              "time_scale": time_scale, "metrics_lag_s": metrics_lag_s,
+              "no_data_target": no_data_target,
               "max_false_rollback": max_false_rollback, "max_bad_promotion": max_bad_promotion}
-    good_d = {"error_rate": error_rate, "p_rolled_back": good.p_rolled_back,
+    good_d = {"error_rate": error_rate, **_method(good),
+              "p_rolled_back": good.p_rolled_back,
+              "p_rolled_back_95": _interval(good, good.p_rolled_back),
               "p_promoted": good.p_promoted,
               "expected_failed_checks_if_promoted": good.mean_failures_if_promoted,
               "expected_duration_s": durations["nominal_rollout_s"]
               + good.mean_failures_if_promoted * a.interval_s}
-    bad_d = {"error_rate": bad_error_rate, "p_promoted": bad.p_promoted,
+    bad_d = {"error_rate": bad_error_rate, **_method(bad),
+             "p_promoted": bad.p_promoted,
+             "p_promoted_95": _interval(bad, bad.p_promoted),
              "p_rolled_back": bad.p_rolled_back,
              "expected_rollback_s": durations["expected_bad_rollback_s"]}
     warnings = advice.warnings(run_spec, traffic, steps, time_scale, no_data_target)
@@ -136,38 +138,45 @@ def lint(spec: CanarySpec, rps: float, *, error_rate: float = 0.0, bad_error_rat
             f"probability {advice.pct(bad.p_promoted)} (limit {advice.pct(max_bad_promotion)})"
             + advice.weak_check_cause(steps, bad_error_rate))
     return LintReport(spec.name, spec.namespace, a.strategy.value, a.interval_s,
-                      max(1, a.threshold), inputs, steps, good_d, bad_d, durations,
-                      good.exact and bad.exact, warnings, reasons)
+                      max(1, a.threshold), inputs, steps, good_d, bad_d, durations, warnings,
+                      reasons)
+
+
+def odds(spec: CanarySpec, traffic: Traffic, error_rate: float, runs: int = DEFAULT_RUNS,
+         seed: int = DEFAULT_SEED) -> ChainResult:
+    """P(promotion) of a release with `error_rate`: exact without errors, else sampled."""
+    if error_rate <= 0.0:
+        return no_data_chain(spec, traffic)
+    return simulate(spec, traffic, error_rate, runs=runs, seed=seed)
+
+
+def _method(chain: ChainResult) -> dict:
+    return {"method": chain.method, "runs": chain.runs, "seed": chain.seed}
+
+
+def _interval(chain: ChainResult, p: float) -> list[float] | None:
+    """95% Wilson interval of a sampled probability (None when exact)."""
+    if chain.method == "exact":
+        return None
+    k = round(p * chain.runs)
+    return list(wilson_interval(k, chain.runs, 0.95))
 
 
 def step_figures(spec: CanarySpec, traffic: Traffic, error_rate: float) -> list[StepFigures]:
     """Each stage's first check on the nominal path (every earlier check passed)."""
-    a = spec.analysis
     plan = stages(spec, traffic)
-    length = history_length(spec) + 1
     out = []
     for i, stage in enumerate(plan):
         tick = FIRST_ANALYSIS_TICK + i
-        rates = rates_back(tick, nominal_history(i, length), plan, traffic)
-        steady = interval_rate(i, tick + length + 1, plan, traffic)
-
-        def mean_of(w: float, r=rates) -> float:
-            return window_mean(w, a.interval_s, r)
-
-        step = StepFigures(i + 1, stage.label, stage.weight, stage.share, tick, steady,
-                           tick_fail_probability(a.metrics, mean_of, error_rate))
-        for c in a.metrics:
-            mean, held = mean_of(c.interval_s), steady * c.interval_s
-            no_data_fails = c.on_no_data != "pass"
-            if is_rate_check(c):
-                p_fail = success_rate_fail(mean, error_rate, c.min, no_data_fails)
-                caught = min_error_rate_caught(mean, c.min, POWER, no_data_fails)
-            else:
-                p_fail = p_no_data(mean) if no_data_fails else 0.0
-                caught = None
-            step.checks.append(CheckFigures(c.name, c.kind.value, c.interval_s, mean,
-                                            p_no_data(mean), held, p_no_data(held), p_fail,
-                                            caught))
+        steady = interval_rate(i, tick + 1, plan, traffic)  # once the step has held
+        step = StepFigures(i + 1, stage.label, stage.weight, stage.share, tick, steady)
+        for c in spec.analysis.metrics:
+            means = first_check_means(spec, traffic, i, c.interval_s)
+            held = steady * c.interval_s
+            step.checks.append(CheckFigures(
+                c.name, c.kind.value, c.interval_s, sum(means) / len(means),
+                sum(map(p_no_data, means)) / len(means), held, p_no_data(held),
+                check_fail(means, error_rate, c), min_error_rate_caught(means, c, POWER)))
         out.append(step)
     return out
 
@@ -187,8 +196,8 @@ def _durations(spec: CanarySpec, good: ChainResult, bad: ChainResult) -> dict:
 
 
 def _check_inputs(spec, rps, error_rate, bad_error_rate, time_scale, canary_rps, match_share,
-                  max_false_rollback, max_bad_promotion, no_data_target) -> None:
-    problems = []
+                  max_false_rollback, max_bad_promotion, no_data_target, runs) -> None:
+    problems = [] if runs >= 100 else [f"runs must be at least 100, got {runs}"]
     for name, value, lo, hi in (
         ("--rps", rps, 0.0, math.inf), ("--canary-rps", canary_rps, 0.0, math.inf),
         ("--error-rate", error_rate, 0.0, 1.0), ("--bad-error-rate", bad_error_rate, 0.0, 1.0),

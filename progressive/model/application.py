@@ -64,8 +64,8 @@ def _replicas(template: Fields) -> int | None:
         return values.int("replicaCount", lo=1, hi=10_000)
     if template.has("replicaCount"):
         return template.int("replicaCount", lo=1, hi=10_000)
-    template.p.warn(template.at("values", "replicaCount"), "not set; 1 replica assumed (the chart's "
-                    "own default is not read)")
+    template.p.warn(template.at("values", "replicaCount"),
+                    "not set; 1 replica assumed (the chart's own default is not read)")
     return 1
 
 

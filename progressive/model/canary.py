@@ -161,6 +161,8 @@ def _step_weights(a: Fields) -> tuple[int, ...]:
     items = a.items("stepWeights")
     if items is None:
         return ()
+    if not items:
+        a.p.error(a.at("stepWeights"), "must list at least one weight")
     out: list[int] = []
     ok = True
     for path, item in items:
@@ -219,20 +221,23 @@ def _metric(m: Fields) -> MetricCheck | None:
     elif not m.has("threshold"):
         m.p.error(m.path, "needs thresholdRange (min and/or max) or threshold")
         return None
-    if kind is MetricKind.REQUEST_SUCCESS_RATE:
-        for bound, field in ((low, "min"), (high, "max")):
-            if bound is not None and not 0 <= bound <= 100:
-                where = m.at("thresholdRange", field) if m.has("thresholdRange") else m.at("threshold")
-                m.p.error(where, f"a success rate is a percentage between 0 and 100, got {num(bound)}")
-    if kind is MetricKind.REQUEST_DURATION:
-        for bound, field in ((low, "min"), (high, "max")):
-            if bound is not None and bound < 0:
-                where = m.at("thresholdRange", field) if m.has("thresholdRange") else m.at("threshold")
-                m.p.error(where, f"a duration in milliseconds cannot be negative, got {num(bound)}")
+    _check_bounds(m, kind, low, high)
     if m.p.errors or interval is None or (low is None and high is None):
         return None
     return MetricCheck(name=name, kind=kind, min=low, max=high, interval_s=interval,
                        query=query, on_no_data=on_no_data)
+
+
+def _check_bounds(m: Fields, kind: MetricKind, low: float | None, high: float | None) -> None:
+    """A success rate is a percentage; a duration is not negative."""
+    for bound, side in ((low, "min"), (high, "max")):
+        if bound is None:
+            continue
+        where = m.at("thresholdRange", side) if m.has("thresholdRange") else m.at("threshold")
+        if kind is MetricKind.REQUEST_SUCCESS_RATE and not 0 <= bound <= 100:
+            m.p.error(where, f"a success rate is a percentage between 0 and 100, got {num(bound)}")
+        if kind is MetricKind.REQUEST_DURATION and bound < 0:
+            m.p.error(where, f"a duration in milliseconds cannot be negative, got {num(bound)}")
 
 
 def _threshold_range(m: Fields) -> tuple[float | None, float | None]:
@@ -257,7 +262,7 @@ def _webhook(w: Fields) -> Webhook | None:
     if meta is not None:
         for key, value in meta.data.items():
             if not isinstance(key, str) or not isinstance(value, str):
-                w.p.error(meta.at(str(key)), "metadata values must be strings (quote them)")
+                w.p.error(meta.at(key), "metadata values must be strings (quote them)")
             else:
                 metadata[key] = value
     if kind is not None and kind not in _HOOK_TYPES:
@@ -265,7 +270,10 @@ def _webhook(w: Fields) -> Webhook | None:
                   f"{', '.join(_HOOK_TYPES)})")
         kind = None
     if url is not None:
-        parts = urlsplit(url) if url.isprintable() else None
+        try:
+            parts = urlsplit(url) if url.isprintable() else None
+        except ValueError:  # e.g. an unclosed [IPv6] host
+            parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             w.p.error(w.at("url"), f"must be an http:// or https:// URL, got {show(url)}")
             url = None

@@ -55,7 +55,9 @@ def show(value: Any, limit: int = 60) -> str:
         text = "null"
     else:
         text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
+    if len(text) <= limit:
+        return text
+    return text[: limit - 4] + ("...'" if isinstance(value, str) else "...")
 
 
 def describe(value: Any) -> str:
@@ -70,6 +72,8 @@ def describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if value is None:
+        return "nothing (null)"
     return f"a {type(value).__name__}"
 
 
@@ -98,7 +102,7 @@ class Fields:
                 if key not in known:
                     problems.warn(join(path, key), "unknown field, ignored")
 
-    def at(self, *keys: str) -> str:
+    def at(self, *keys: object) -> str:
         path = self.path
         for key in keys:
             path = join(path, key)

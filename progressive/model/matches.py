@@ -88,7 +88,10 @@ def _string_match(value: object, path: str, p: Problems) -> tuple[MatchKind, str
     if kind == "regex":
         try:
             re.compile(text)
-        except (re.error, RecursionError, OverflowError) as e:
+        except (re.error, OverflowError) as e:
             p.error(join(path, kind), f"not a valid regular expression: {e}")
+            return None
+        except RecursionError:
+            p.error(join(path, kind), "not a valid regular expression: nested too deeply")
             return None
     return MatchKind(kind), text

@@ -68,7 +68,9 @@ class EnvoyRouter:
         """Route primary/canary by these weights (A/B: matching requests only); return once live."""
         for label, w in (("primary", primary_weight), ("canary", canary_weight)):
             if isinstance(w, bool) or not isinstance(w, int) or w < 0:
-                raise RouterError(f"{_key(canary)}: {label} weight must be an integer >= 0, got {w!r}")
+                raise RouterError(
+                    f"{_key(canary)}: {label} weight must be an integer >= 0, got {w!r}"
+                )
         if primary_weight + canary_weight == 0:
             raise RouterError(f"{_key(canary)}: weights 0/0 would route nowhere; refused")
         with self._editing() as hosts:
@@ -176,7 +178,11 @@ def canary_virtual_host(canary: CanarySpec, primary_w: int, canary_w: int, mirro
                                                    {"name": canary_cluster, "weight": c}]}}  # fmt: skip
 
     routes = [
-        {"name": f"ab-{j}", "match": route_match(m), "route": {**ROUTE_DEFAULTS, **split(primary_w, canary_w)}}
+        {
+            "name": f"ab-{j}",
+            "match": route_match(m),
+            "route": {**ROUTE_DEFAULTS, **split(primary_w, canary_w)},
+        }
         for j, m in enumerate(canary.analysis.match)
     ]
     default = {**ROUTE_DEFAULTS, **(split(100, 0) if routes else split(primary_w, canary_w))}

@@ -55,8 +55,18 @@ ROUTE_DEFAULTS = {
 
 # Raw document fields the model reader accepts (or only warns about) that the gateway cannot
 # honour: `unsupported_fields` names them so a caller can refuse the document.
-_REFUSED_HTTP = ("timeout", "retries", "fault", "rewrite", "redirect", "directResponse",
-                 "delegate", "corsPolicy", "headers", "mirrors")
+_REFUSED_HTTP = (
+    "timeout",
+    "retries",
+    "fault",
+    "rewrite",
+    "redirect",
+    "directResponse",
+    "delegate",
+    "corsPolicy",
+    "headers",
+    "mirrors",
+)
 _REFUSED_ROUTE = ("headers",)
 _REFUSED_DESTINATION = ("subset",)
 
@@ -145,8 +155,10 @@ def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> 
     for k, d in enumerate(http.route):
         where = f"{path}.route[{k}]"
         if d.subset:
-            problems.append(f"{where}.destination.subset: {UNSUPPORTED} (no DestinationRule "
-                            "subsets; route to each workload's own host)")
+            problems.append(
+                f"{where}.destination.subset: {UNSUPPORTED} (no DestinationRule "
+                "subsets; route to each workload's own host)"
+            )
         weight = 100 if len(http.route) == 1 and not d.weight_given else d.weight
         if weight < 0:
             problems.append(f"{where}.weight: must be >= 0, got {weight}")
@@ -166,8 +178,10 @@ def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> 
         if http.mirror.subset:
             problems.append(f"{path}.mirror.subset: {UNSUPPORTED}")
         if not 0.0 <= http.mirror_percent <= 100.0:
-            problems.append(f"{path}.mirrorPercentage.value: must be between 0 and 100, "
-                            f"got {http.mirror_percent}")
+            problems.append(
+                f"{path}.mirrorPercentage.value: must be between 0 and 100, "
+                f"got {http.mirror_percent}"
+            )
         action["request_mirror_policies"] = [
             mirror_policy(destination_cluster(http.mirror, namespace), http.mirror_percent)
         ]

@@ -215,12 +215,9 @@ class KubeObjects:
             return False
         return True
 
-    def apply(self, body: dict) -> dict:
-        """Create `body`, or merge-patch the existing object with it."""
-        return create_or_merge_patch(self, body)
-
 
 def create_or_merge_patch(objects, body: dict) -> dict:
+    """Create `body`, or merge-patch the existing object with it (`objects`: KubeObjects)."""
     meta = body["metadata"]
     if objects.get(body["apiVersion"], body["kind"], meta["name"], meta.get("namespace")) is None:
         try:
@@ -301,6 +298,14 @@ class DeploymentWorkloads:
     def app(self, name: str) -> AppVersion | None:
         dep = self._get(name)
         return None if dep is None else _template_app(dep["spec"]["template"])
+
+    def stop_all(self) -> None:
+        """Delete the Deployments and Services this project made in the namespace (by label)."""
+        selector = ",".join(f"{k}={v}" for k, v in self.labels.items())
+        for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service")):
+            for obj in self.objects.list(api_version, kind, self.namespace,
+                                         label_selector=selector):
+                self.objects.delete(api_version, kind, obj["metadata"]["name"], self.namespace)
 
     def replicas(self, name: str) -> int:
         dep = self._get(name)

@@ -14,13 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from kind_support import MemoryObjects, spec
 
 from progressive.model.types import CanarySpec
-from progressive.model.validate import load_spec
-from progressive.platforms.kind.pins import REPO_ROOT
-from tests.kind.fakes import MemoryObjects
 
-SPECS = REPO_ROOT / "fixtures" / "specs"
 FAKE_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -107,10 +104,6 @@ def fake_bins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeBinaries:
 @pytest.fixture
 def objects() -> MemoryObjects:
     return MemoryObjects()
-
-
-def spec(name: str) -> CanarySpec:
-    return load_spec(SPECS / name, CanarySpec)
 
 
 @pytest.fixture

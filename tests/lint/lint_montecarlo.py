@@ -22,18 +22,21 @@ class Outcome:
     no_data_first_check: int = 0  # runs whose very first analysis check saw no request
 
 
-def simulate(spec: CanarySpec, rps: float, error_rate: float, runs: int, seed: int) -> Outcome:
+def simulate(spec: CanarySpec, rps: float, error_rate: float, runs: int, seed: int,
+             lag_s: float = 0.0) -> Outcome:
+    """`lag_s`: each run draws a scrape phase u uniform in [0, lag_s]; its checks see
+    (t - u - W, t - u]."""
     rng = random.Random(seed)
     out = Outcome()
     for _ in range(runs):
-        promoted, first_empty = _one_run(spec, rps, error_rate, rng)
+        promoted, first_empty = _one_run(spec, rps, error_rate, rng, rng.uniform(0, lag_s))
         out.promoted += promoted
         out.rolled_back += not promoted
         out.no_data_first_check += first_empty
     return out
 
 
-def _one_run(spec: CanarySpec, rps: float, error_rate: float, rng: random.Random):
+def _one_run(spec: CanarySpec, rps: float, error_rate: float, rng: random.Random, lag: float):
     a = spec.analysis
     weights = list(a.weight_sequence())
     interval = a.interval_s
@@ -53,7 +56,8 @@ def _one_run(spec: CanarySpec, rps: float, error_rate: float, rng: random.Random
             requests.append((t, rng.random() < error_rate))
         verdicts = []
         for check in a.metrics:
-            seen = [err for (when, err) in requests if now - check.interval_s < when <= now]
+            end = now - lag
+            seen = [err for (when, err) in requests if end - check.interval_s < when <= end]
             if tick == 3 and not seen:
                 first_empty = True
             if not seen:

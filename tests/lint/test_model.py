@@ -4,17 +4,19 @@ computations (closed forms written out in each test)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from lint_specs import DURATION, SUCCESS_RATE
 
 from progressive.lint.model import (
     binom_sf,
+    check_fail,
+    lag_phases,
     max_errors,
     min_error_rate_caught,
     p_no_data,
     success_rate_fail,
-    tick_fail_probability,
     window_mean,
 )
 
@@ -83,37 +85,22 @@ class TestSuccessRateCheck:
     def test_smallest_error_rate_caught(self):
         # fail(E) = 1 - exp(-1.5E) + exp(-1.5) >= 0.95  <=>  E >= -ln(0.05 + exp(-1.5)) / 1.5
         expected = -math.log(0.05 + math.exp(-1.5)) / 1.5
-        assert min_error_rate_caught(1.5, 99) == pytest.approx(expected, abs=2e-5)
-        assert min_error_rate_caught(0.01, 99) == 0.0  # no data alone fails it 99% of the time
-        assert min_error_rate_caught(100, 0) is None
+        assert min_error_rate_caught([1.5], SUCCESS_RATE) == pytest.approx(expected, abs=2e-5)
+        assert min_error_rate_caught([0.01], SUCCESS_RATE) == 0.0  # no data fails it 99%
+        assert min_error_rate_caught([100], replace(SUCCESS_RATE, min=0)) is None
+        assert min_error_rate_caught([100], DURATION) is None
+
+    def test_check_fail_averages_over_the_lag_phases(self):
+        means = [1.0, 3.0]
+        assert check_fail(means, 0.0, DURATION) == approx((math.exp(-1) + math.exp(-3)) / 2)
+        assert check_fail(means, 0.0, replace(DURATION, on_no_data="pass")) == 0.0
 
 
-class TestTick:
-    def test_nested_windows_good_release(self):
-        # duration window (30 s) inside the success-rate window (60 s): the tick fails exactly
-        # when the 30 s window is empty
-        means = {60: 9.0, 30: 7.5}
-        fail = tick_fail_probability((SUCCESS_RATE, DURATION), means.__getitem__, 0.0)
-        assert fail == approx(math.exp(-7.5))
+class TestLag:
+    def test_the_newest_seconds_are_not_seen(self):
+        # 2 s lag: the window (t-32, t-2] sees 13 s at 0.2 req/s and 15 s at 0.1 req/s
+        assert window_mean(30, 15, [0.2, 0.1], lag_s=2) == approx(0.2 * 13 + 0.1 * 15)
 
-    def test_nested_windows_with_errors(self):
-        # P(pass) = g(9) - exp(-7.5) g(1.5), g(m) = exp(-mE) - exp(-m) for min 99% and small m
-        e = 0.05
-
-        def g(m):
-            return math.exp(-m * e) - math.exp(-m)
-
-        means = {60: 9.0, 30: 7.5}
-        fail = tick_fail_probability((SUCCESS_RATE, DURATION), means.__getitem__, e)
-        assert fail == approx(1 - (g(9.0) - math.exp(-7.5) * g(1.5)))
-
-    def test_presence_window_longer_than_the_rate_window(self):
-        from dataclasses import replace
-
-        long_duration = replace(DURATION, interval_s=120)
-        means = {60: 3.0, 120: 5.0}
-        fail = tick_fail_probability((SUCCESS_RATE, long_duration), means.__getitem__, 0.0)
-        assert fail == approx(math.exp(-3.0))  # data in 60 s implies data in 120 s
-
-    def test_no_checks_never_fail(self):
-        assert tick_fail_probability((), lambda w: 0.0, 0.5) == 0.0
+    def test_phases(self):
+        assert lag_phases(0) == [0.0]
+        assert lag_phases(2, nodes=4) == [0.25, 0.75, 1.25, 1.75]

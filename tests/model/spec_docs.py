@@ -96,3 +96,31 @@ def check(doc: dict):
     """(spec or None, problems, warnings) for one document."""
     report = check_document(doc, "test.yaml")
     return report.spec, report.problems, report.warnings
+
+
+def run_validate(*args: object) -> tuple[int, str, str]:
+    """`validate ARGS` on a Typer app of its own, in-process: (exit code, stdout, stderr).
+
+    Maps the outcome as progressive/cli.py does (a UserError is its message on stderr and
+    exit 2), without importing the other commands.
+    """
+    import typer
+    from typer.testing import CliRunner
+
+    from progressive.commands.validate import register
+    from progressive.errors import UserError
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def other() -> None:  # a second command keeps `validate` a subcommand
+        pass
+
+    result = CliRunner().invoke(app, ["validate", *map(str, args)])
+    if isinstance(result.exception, UserError):
+        return result.exception.exit_code, result.stdout, f"{result.stderr}error: " \
+                                                          f"{result.exception}\n"
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from spec_docs import BAD, REPO
+from spec_docs import BAD, REPO, run_validate
 
 from progressive.errors import InvalidSpec
 from progressive.model.load import MAX_BYTES
@@ -54,11 +54,9 @@ def test_refused_with_the_expected_message(name):
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_cli_exits_2_without_traceback(name, capsys):
-    from progressive.cli import main
-
-    assert main(["validate", str(BAD / name)]) == 2
-    out, err = capsys.readouterr()
+def test_validate_command_exits_2_without_traceback(name):
+    code, out, err = run_validate(BAD / name)
+    assert code == 2
     assert "Traceback" not in out + err
     assert EXPECTED[name] in out + err
 

@@ -33,7 +33,8 @@ scalars = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["15s", "1m", "0s", "-1m", "1d", "10", "http://127.0.0.1:1/", "ftp://x",
                      "exact", "regex", "(", "Canary", "croc-hunter", "../x", "rollout",
-                     "request-success-rate", "istio_requests_total", "staging", "full on"]),
+                     "request-success-rate", "istio_requests_total", "staging", "full on",
+                     "http://[::1", "https://h:99999/", "a{99999999999}"]),
 )
 yamlish = st.recursive(
     scalars,

@@ -109,6 +109,8 @@ class TestRefusalsByPath:
             (CANARY, {"spec__analysis__stepWeight": DELETE,
                       "spec__analysis__stepWeights": [5, 101]},
              f"{A}.stepWeights[1]: must be between 1 and 100, got 101"),
+            (CANARY, {"spec__analysis__stepWeight": DELETE, "spec__analysis__stepWeights": []},
+             f"{A}.stepWeights: must list at least one weight"),
             (OLD_CANARY, {"spec__canaryAnalysis__threshold": 0},
              "spec.canaryAnalysis.threshold: must be at least 1, got 0"),
             (CANARY, {"spec__analysis__interval": "15"},

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-import typer
-from spec_docs import BAD, SPECS
-from typer.testing import CliRunner
-
-from progressive.commands.validate import register
+from spec_docs import BAD, SPECS, run_validate
 
 
 @pytest.fixture
-def run(capsys):
-    """Run the real CLI entry point in-process; (exit code, stdout, stderr)."""
-    from progressive.cli import main
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        before = signal.getsignal(signal.SIGTERM)
-        try:
-            code = main(["validate", *map(str, args)])
-        finally:
-            signal.signal(signal.SIGTERM, before)  # main() installs its own handler
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+def run():
+    return run_validate
 
 
 def test_valid_canary_prints_one_ok_line(run):
@@ -89,29 +74,22 @@ def test_directory_is_exit_2(run, tmp_path: Path):
     assert code == 2 and "is a directory" in err
 
 
-def standalone_app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other() -> None:  # a second command keeps `validate` a subcommand
-        pass
-
-    return app
+def test_no_file_is_a_usage_error(run):
+    code, _, err = run()
+    assert code == 2 and "Missing" in err
 
 
-def test_no_file_is_a_usage_error():
-    result = CliRunner().invoke(standalone_app(), ["validate"])
-    assert result.exit_code == 2
-    assert "Missing" in result.output
-
-
-def test_register_on_any_typer_app():
-    """The command works on an app other than progressive.cli's."""
-    app = standalone_app()
-    result = CliRunner().invoke(app, ["validate", str(SPECS / "application-shipper.yaml")])
-    assert result.exit_code == 0
-    assert "OK    " in result.output and "3 steps: staging, 50/50, full on" in result.output
-    result = CliRunner().invoke(app, ["validate", str(BAD / "empty.yaml")])
-    assert result.exit_code != 0  # a UserError: progressive.cli turns it into exit 2
-    assert "empty file (no YAML document)" in result.output
+def test_the_console_script(tmp_path: Path):
+    """The real `python -m progressive validate` (progressive/cli.py calls register())."""
+    ok = subprocess.run([sys.executable, "-m", "progressive", "validate",
+                         str(SPECS / "seed-canary.yaml")],
+                        capture_output=True, text=True, timeout=120, check=False)
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert ok.stdout.startswith("OK    ")
+    bad = subprocess.run([sys.executable, "-m", "progressive", "validate",
+                          str(BAD / "canary-stepweight-zero.yaml"), str(tmp_path / "nope.yaml")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert "spec.analysis.stepWeight: must be between 1 and 100, got 0" in bad.stdout
+    assert "no such file" in bad.stderr and "2 of 2 files invalid" in bad.stderr

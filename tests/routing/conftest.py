@@ -1,5 +1,4 @@
-"""Fixtures for the routing tests: a real Envoy gateway, real Croc Hunter backends, and small
-HTTP clients that tally which version answered (every response carries `X-Version`).
+"""Fixtures for the routing tests: a real Envoy gateway and real Croc Hunter backends.
 
 Backends are started once per session (Python start-up is the slow part); each test gets its
 own state dir, gateway and router, all stopped at teardown even when the test fails.
@@ -7,71 +6,16 @@ own state dir, gateway and router, all stopped at teardown even when the test fa
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import pytest
-import requests
+from routing_support import NAMESPACE, Backend, canary_spec, start_backend
 
-from progressive.model.types import Analysis, CanarySpec, HeaderMatch, MatchKind, RequestMatch
 from progressive.platforms.local.envoy import EnvoyGateway
-from progressive.platforms.local.processes import ManagedProcess, start_process, stop_all_recorded
+from progressive.platforms.local.processes import stop_all_recorded
 from progressive.routing.envoy import EnvoyRouter
 from progressive.routing.names import cluster_name
-from progressive.stats import acceptance_interval, wilson_interval
-from progressive.waiting import wait_until
-
-APP_START_TIMEOUT_S = 20.0  # Python + aiohttp import on a busy 2-core machine
-HTTP_TIMEOUT_S = 10.0
-NAMESPACE = "test"
-ALPHA = 1e-4  # false-alarm probability of every statistical assertion in these tests
-
-
-@dataclass
-class Backend:
-    version: str
-    process: ManagedProcess
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def endpoint(self) -> tuple[str, int]:
-        return ("127.0.0.1", self.port)
-
-    def request_count(self, path: str) -> int:
-        """Requests this app answered on a route template, from its own /metrics."""
-        text = requests.get(self.url + "/metrics", timeout=HTTP_TIMEOUT_S).text
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith("croc_hunter_requests_total{") and f'path="{path}"' in line:
-                total += float(line.rsplit(" ", 1)[1])
-        return int(total)
-
-
-def _start_backend(state_dir: Path, version: str) -> Backend:
-    port_file = state_dir / f"{version}.port"
-    argv = [sys.executable, "-m", "progressive.app", "--version", version,
-            "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)]  # fmt: skip
-    proc = start_process(f"app-{version}", argv, state_dir)
-
-    def bound() -> int | None:
-        if port_file.exists() and port_file.read_text().strip():
-            return int(port_file.read_text())
-        assert proc.alive(), f"app {version} exited:\n{proc.log_tail()}"
-        return None
-
-    port = wait_until(bound, timeout=APP_START_TIMEOUT_S, what=f"app {version} to bind")
-    return Backend(version, proc, port)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +23,7 @@ def backends(tmp_path_factory) -> Iterator[dict[str, Backend]]:
     """Two Croc Hunter processes answering as v1 and v2."""
     state = tmp_path_factory.mktemp("routing-backends")
     try:
-        yield {v: _start_backend(state, v) for v in ("v1", "v2")}
+        yield {v: start_backend(state, v) for v in ("v1", "v2")}
     finally:
         stop_all_recorded(state)
 
@@ -100,16 +44,6 @@ def gateway(state_dir: Path) -> Iterator[EnvoyGateway]:
         gw.stop()
 
 
-def canary_spec(name: str = "croc-hunter", match: tuple[RequestMatch, ...] = (),
-                hosts: tuple[str, ...] = ()) -> CanarySpec:  # fmt: skip
-    return CanarySpec(name=name, namespace=NAMESPACE, target=name,
-                      analysis=Analysis(step_weight=10, match=match), hosts=hosts)  # fmt: skip
-
-
-def header_match(name: str, value: str, kind: MatchKind = MatchKind.EXACT) -> RequestMatch:
-    return RequestMatch(headers=(HeaderMatch(name, kind, value),))
-
-
 @pytest.fixture
 def canary_router(gateway: EnvoyGateway, state_dir: Path, backends) -> EnvoyRouter:
     """A router whose gateway has the canary's clusters: primary -> v1, canary -> v2."""
@@ -119,108 +53,3 @@ def canary_router(gateway: EnvoyGateway, state_dir: Path, backends) -> EnvoyRout
         cluster_name(NAMESPACE, spec.canary_name): [backends["v2"].endpoint],
     })  # fmt: skip
     return EnvoyRouter(gateway, state_dir)
-
-
-@dataclass
-class Tally:
-    versions: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
-
-    @property
-    def n(self) -> int:
-        return sum(self.versions.values()) + len(self.failures)
-
-    @property
-    def rate(self) -> float:
-        return self.n / self.elapsed_s if self.elapsed_s else 0.0
-
-
-def blast(url: str, n: int, *, concurrency: int = 16, headers: dict | None = None) -> Tally:
-    """Send `n` GETs to `url` over `concurrency` keep-alive connections; tally X-Version."""
-    tally = Tally()
-
-    async def run() -> None:
-        timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        left = n
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-            async def worker() -> None:
-                nonlocal left
-                while left > 0:
-                    left -= 1
-                    try:
-                        async with session.get(url, headers=headers) as resp:
-                            await resp.read()
-                            if resp.status == 200:
-                                tally.versions[resp.headers.get("X-Version", "?")] += 1
-                            else:
-                                tally.failures.append(f"HTTP {resp.status}")
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                        tally.failures.append(repr(exc))
-
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-    started = time.perf_counter()
-    asyncio.run(run())
-    tally.elapsed_s = time.perf_counter() - started
-    return tally
-
-
-@dataclass
-class Sample:
-    started: float  # time.monotonic() when the request was sent
-    version: str | None  # None: failed
-    detail: str = ""
-
-
-class Hammer:
-    """Background threads sending requests back to back, each recording every answer."""
-
-    def __init__(self, url: str, threads: int = 2):
-        self.url = url
-        self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self) -> None:
-        session = requests.Session()
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                resp = session.get(self.url, timeout=HTTP_TIMEOUT_S)
-                ok = resp.status_code == 200
-                self.samples.append(Sample(started, resp.headers.get("X-Version") if ok else None,
-                                           "" if ok else f"HTTP {resp.status_code}"))  # fmt: skip
-            except requests.RequestException as exc:
-                self.samples.append(Sample(started, None, repr(exc)))
-
-    def __enter__(self) -> Hammer:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=HTTP_TIMEOUT_S + 5)
-
-    def failures(self) -> list[Sample]:
-        return [s for s in self.samples if s.version is None]
-
-
-def assert_share(tally: Tally, version: str, weight: int, total_weight: int = 100) -> str:
-    """Binomial check of `version`'s share against its weight (false alarm <= ALPHA).
-
-    Returns a one-line description (observed share and its interval) for the report.
-    """
-    assert not tally.failures, f"{len(tally.failures)} failed requests, e.g. {tally.failures[:3]}"
-    n, k = tally.n, tally.versions[version]
-    p = weight / total_weight
-    lo, hi = acceptance_interval(n, p, ALPHA)
-    w_lo, w_hi = wilson_interval(k, n, 1 - ALPHA)
-    line = (f"{version}: {k}/{n} = {k / n:.4f} (expected {p:.4f}, accepted {lo}..{hi} at "
-            f"alpha={ALPHA}; Wilson {w_lo:.4f}..{w_hi:.4f}; {tally.rate:.0f} req/s)")
-    assert lo <= k <= hi, line
-    return line

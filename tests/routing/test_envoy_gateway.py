@@ -10,12 +10,11 @@ import socket
 import psutil
 import pytest
 import requests
+from routing_support import HTTP_TIMEOUT_S, blast, start_backend
 
 from progressive.platforms.local.envoy import RQ_TIME_BUCKETS_MS, EnvoyGateway
 from progressive.routing.base import RouterError
 from progressive.waiting import wait_until
-
-from .conftest import HTTP_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 
@@ -61,16 +60,31 @@ def test_a_cluster_without_endpoints_exists_and_answers_503(serving: EnvoyGatewa
     assert get(serving).status_code == 503
 
 
-def test_unready_replica_gets_no_traffic(gateway: EnvoyGateway, backends):
-    """Envoy health-checks /healthz like a Service's readiness: a dead replica is skipped."""
+def test_unready_and_dead_replicas_get_no_traffic(gateway: EnvoyGateway, backends, state_dir):
+    """Envoy health-checks /healthz like a Service's readiness: such replicas are skipped."""
+    never_ready = start_backend(state_dir, "never-ready", "--never-ready")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = ("127.0.0.1", s.getsockname()[1])  # nothing listens there once closed
-    gateway.set_clusters({CLUSTER: [backends["v1"].endpoint, dead]})
+    gateway.set_clusters({CLUSTER: [backends["v1"].endpoint, dead, never_ready.endpoint]})
     gateway.set_route_config(route_to((CLUSTER, 1)))
-    session = requests.Session()
-    codes = [session.get(gateway.listener_url, timeout=HTTP_TIMEOUT_S).status_code for _ in range(100)]
-    assert codes == [200] * 100
+    assert blast(gateway.listener_url + "/healthz", 200, concurrency=4).versions == {"v1": 200}
+
+
+def test_replica_changes_serve_at_once_and_keep_the_counters(serving: EnvoyGateway, backends):
+    """Endpoints change in place (EDS): per-code counters run on for Prometheus' rate()."""
+    assert blast(serving.listener_url, 10, concurrency=1).versions == {"v1": 10}
+    serving.set_clusters({CLUSTER: [backends["v1"].endpoint, backends["v2"].endpoint],
+                          "test_empty": []})  # fmt: skip
+    assert blast(serving.listener_url, 10, concurrency=1).versions == {"v1": 5, "v2": 5}
+    serving.set_clusters({CLUSTER: [backends["v2"].endpoint], "test_empty": []})
+    assert blast(serving.listener_url, 10, concurrency=1).versions == {"v2": 10}
+    counters = serving.stats(rf"^cluster\.{CLUSTER}\.upstream_rq_(200|total)$")
+    assert counters == {
+        f"cluster.{CLUSTER}.upstream_rq_200": 30,
+        f"cluster.{CLUSTER}.upstream_rq_total": 30,
+    }
+    assert serving.cluster_endpoints() == {CLUSTER: [backends["v2"].endpoint], "test_empty": []}
 
 
 def test_statistics_give_prometheus_per_cluster_codes_and_latency_buckets(serving: EnvoyGateway):
@@ -85,8 +99,14 @@ def test_statistics_give_prometheus_per_cluster_codes_and_latency_buckets(servin
         return text if f'envoy_cluster_name="{CLUSTER}",le="+Inf"}} 21' in text else ""
 
     text = wait_until(exposition, timeout=10, what="the request time histogram to be flushed")
-    assert f'envoy_cluster_upstream_rq{{envoy_response_code="200",envoy_cluster_name="{CLUSTER}"}} 20' in text
-    assert f'envoy_cluster_upstream_rq{{envoy_response_code="500",envoy_cluster_name="{CLUSTER}"}} 1' in text
+    assert (
+        f'envoy_cluster_upstream_rq{{envoy_response_code="200",envoy_cluster_name="{CLUSTER}"}} 20'
+        in text
+    )
+    assert (
+        f'envoy_cluster_upstream_rq{{envoy_response_code="500",envoy_cluster_name="{CLUSTER}"}} 1'
+        in text
+    )
     buckets = [line.split('le="')[1].split('"')[0] for line in text.splitlines()
                if line.startswith(f'envoy_cluster_upstream_rq_time_bucket{{envoy_cluster_name="{CLUSTER}"')]  # fmt: skip
     assert buckets == [str(b) for b in RQ_TIME_BUCKETS_MS] + ["+Inf"]
@@ -94,7 +114,9 @@ def test_statistics_give_prometheus_per_cluster_codes_and_latency_buckets(servin
 
 def test_refused_update_raises_with_envoys_reason_and_keeps_what_is_live(serving: EnvoyGateway):
     good_file = serving.paths["rds"].read_text()
-    with pytest.raises(RouterError, match="Sum of weights in the weighted_cluster must be greater than 0"):
+    with pytest.raises(
+        RouterError, match="Sum of weights in the weighted_cluster must be greater than 0"
+    ):
         serving.set_route_config(route_to((CLUSTER, 0), ("test_empty", 0)))
     assert serving.paths["rds"].read_text() == good_file  # a restart loads the good config
     assert get(serving).headers["X-Version"] == "v1"
@@ -144,6 +166,18 @@ def test_attach_drives_the_same_envoy(serving: EnvoyGateway, backends):
     assert other.alive()
     other.set_clusters({CLUSTER: [backends["v2"].endpoint]})
     assert get(serving).headers["X-Version"] == "v2"
+
+
+def test_start_stops_an_envoy_left_behind_in_the_same_state_dir(serving: EnvoyGateway):
+    left_behind = psutil.Process(serving.pid)
+    fresh = EnvoyGateway(serving.state_dir)
+    fresh.start()
+    try:
+        assert fresh.pid != left_behind.pid
+        assert not left_behind.is_running() or left_behind.status() == psutil.STATUS_ZOMBIE
+        assert get(fresh).headers["X-Version"] == "v1"  # same files, same routes
+    finally:
+        fresh.stop()
 
 
 def test_attach_without_a_recorded_gateway_is_an_error(tmp_path):

@@ -17,15 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from progressive.errors import InvalidSpec
-from progressive.model.types import Destination, HttpRoute, MatchKind, VirtualServiceSpec
-from progressive.platforms.local.envoy import EnvoyGateway
-from progressive.routing.base import RouterError, Routes
-from progressive.routing.envoy import EnvoyRouter
-from progressive.waiting import wait_until
-
-from .conftest import (
+from routing_support import (
     HTTP_TIMEOUT_S,
     NAMESPACE,
     Hammer,
@@ -35,13 +27,22 @@ from .conftest import (
     header_match,
 )
 
+from progressive.errors import InvalidSpec
+from progressive.model.types import Destination, HttpRoute, MatchKind, VirtualServiceSpec
+from progressive.platforms.local.envoy import EnvoyGateway
+from progressive.routing.base import RouterError, Routes
+from progressive.routing.envoy import EnvoyRouter
+from progressive.waiting import wait_until
+
 pytestmark = pytest.mark.integration
 
 SPLIT_N = 2_000  # per weight: the 1e-4 acceptance region for 10% is about +/-2.7 points
 
 
 @pytest.mark.parametrize(("primary", "canary"), [(90, 10), (50, 50)])
-def test_weights_are_observed_on_the_wire(canary_router: EnvoyRouter, primary, canary, record_property):
+def test_weights_are_observed_on_the_wire(
+    canary_router: EnvoyRouter, primary, canary, record_property
+):
     spec = canary_spec()
     canary_router.set_routes(spec, primary, canary)
     assert canary_router.get_routes(spec) == Routes(primary, canary)
@@ -51,7 +52,9 @@ def test_weights_are_observed_on_the_wire(canary_router: EnvoyRouter, primary, c
     print(line)
 
 
-def test_get_routes_reads_the_live_weights_not_the_state_file(canary_router: EnvoyRouter, state_dir: Path):
+def test_get_routes_reads_the_live_weights_not_the_state_file(
+    canary_router: EnvoyRouter, state_dir: Path
+):
     spec = canary_spec()
     canary_router.set_routes(spec, 90, 10)
     # Another process (a CLI command) attaches to the same gateway and changes the weights.
@@ -94,9 +97,11 @@ def test_weight_changes_under_load_fail_no_request(canary_router: EnvoyRouter, r
             first_s.append(next(s.started for s in after if s.version == target) - started)
             stale += sum(1 for s in after if s.started > returned and s.version != target)
     total = len(hammer.samples)
-    figures = (f"{total} requests, confirmation max {max(confirm_s) * 1000:.1f} ms "
-               f"(median {sorted(confirm_s)[5] * 1000:.1f}), first request on new weights "
-               f"max {max(first_s) * 1000:.1f} ms after the call")
+    figures = (
+        f"{total} requests, confirmation max {max(confirm_s) * 1000:.1f} ms "
+        f"(median {sorted(confirm_s)[5] * 1000:.1f}), first request on new weights "
+        f"max {max(first_s) * 1000:.1f} ms after the call"
+    )
     record_property("flips", figures)
     print(figures)
     assert hammer.failures() == [], hammer.failures()[:5]
@@ -129,7 +134,9 @@ def test_finalize_removes_the_route(canary_router: EnvoyRouter):
     canary_router.finalize(spec)
     with pytest.raises(RouterError, match="no route"):
         canary_router.get_routes(spec)
-    assert requests.get(canary_router.gateway.listener_url, timeout=HTTP_TIMEOUT_S).status_code == 404
+    assert (
+        requests.get(canary_router.gateway.listener_url, timeout=HTTP_TIMEOUT_S).status_code == 404
+    )
 
 
 def test_header_match_sends_matching_requests_to_the_canary(canary_router: EnvoyRouter):
@@ -180,7 +187,9 @@ def _vs(name: str, hosts: tuple[str, ...], workload: str) -> VirtualServiceSpec:
     return VirtualServiceSpec(name=name, namespace=NAMESPACE, hosts=hosts, http=(route,))
 
 
-def test_latest_applied_virtual_host_gets_the_catch_all_and_shared_hosts(canary_router: EnvoyRouter):
+def test_latest_applied_virtual_host_gets_the_catch_all_and_shared_hosts(
+    canary_router: EnvoyRouter,
+):
     gw = canary_router.gateway
     canary_router.reconcile(canary_spec(hosts=("app.example.com",)))  # -> primary (v1)
     canary_router.apply_virtual_service(_vs("preview", ("app.example.com", "preview.example.com"),
@@ -188,7 +197,9 @@ def test_latest_applied_virtual_host_gets_the_catch_all_and_shared_hosts(canary_
 
     def version(host: str | None) -> str:
         headers = {"Host": host} if host else {}
-        return requests.get(gw.listener_url, headers=headers, timeout=HTTP_TIMEOUT_S).headers["X-Version"]
+        return requests.get(gw.listener_url, headers=headers, timeout=HTTP_TIMEOUT_S).headers[
+            "X-Version"
+        ]
 
     assert version(None) == "v2"  # the bare gateway URL: the latest applied
     assert version("app.example.com:8080") == "v2"  # contested: the latest applied
@@ -201,13 +212,17 @@ def test_latest_applied_virtual_host_gets_the_catch_all_and_shared_hosts(canary_
 def test_header_route_virtual_service_fixture(gateway: EnvoyGateway, state_dir: Path, backends):
     from progressive.model.validate import load_spec
 
-    fixture = Path(__file__).resolve().parents[2] / "fixtures/specs/virtualservice-header-route.yaml"
+    fixture = (
+        Path(__file__).resolve().parents[2] / "fixtures/specs/virtualservice-header-route.yaml"
+    )
     vs = load_spec(fixture, VirtualServiceSpec)
     router = EnvoyRouter(gateway, state_dir)
     from progressive.routing.virtualservice import clusters_for
 
     production, preview = sorted(clusters_for(vs), key=lambda c: "pr-35" in c)
-    gateway.set_clusters({production: [backends["v1"].endpoint], preview: [backends["v2"].endpoint]})
+    gateway.set_clusters(
+        {production: [backends["v1"].endpoint], preview: [backends["v2"].endpoint]}
+    )
     router.apply_virtual_service(vs)
     url = gateway.listener_url + "/healthz"
     host = {"Host": "croc-hunter.istio.example.com"}

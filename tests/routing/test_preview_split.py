@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from routing_support import assert_share, blast
 
 from progressive.model.types import VirtualServiceSpec
 from progressive.model.validate import load_spec
@@ -17,11 +18,11 @@ from progressive.platforms.local.envoy import EnvoyGateway
 from progressive.routing.envoy import EnvoyRouter
 from progressive.routing.names import cluster_name
 
-from .conftest import assert_share, blast
-
 pytestmark = pytest.mark.integration
 
-FIXED_SEED = Path(__file__).resolve().parents[2] / "fixtures" / "specs" / "seed-virtualservice-fixed.yaml"
+FIXED_SEED = (
+    Path(__file__).resolve().parents[2] / "fixtures" / "specs" / "seed-virtualservice-fixed.yaml"
+)
 N = 10_000
 
 
@@ -30,8 +31,12 @@ def test_seed_virtual_service_routes_one_percent_to_the_preview(
 ):
     vs = load_spec(FIXED_SEED, VirtualServiceSpec)
     production = cluster_name("jx-production", "croc-hunter-jenkinsx")
-    preview = cluster_name("jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35", "croc-hunter-jenkinsx")
-    gateway.set_clusters({production: [backends["v1"].endpoint], preview: [backends["v2"].endpoint]})
+    preview = cluster_name(
+        "jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35", "croc-hunter-jenkinsx"
+    )
+    gateway.set_clusters(
+        {production: [backends["v1"].endpoint], preview: [backends["v2"].endpoint]}
+    )
     EnvoyRouter(gateway, state_dir).apply_virtual_service(vs)
 
     tally = blast(gateway.listener_url + "/healthz", N, concurrency=16,

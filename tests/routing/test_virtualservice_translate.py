@@ -30,7 +30,9 @@ from progressive.routing.virtualservice import (
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "specs"
 PRODUCTION_HOST = "croc-hunter-jenkinsx.jx-production.svc.cluster.local"
-PREVIEW_HOST = "croc-hunter-jenkinsx.jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35.svc.cluster.local"
+PREVIEW_HOST = (
+    "croc-hunter-jenkinsx.jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35.svc.cluster.local"
+)
 PRODUCTION = "jx-production_croc-hunter-jenkinsx"
 PREVIEW = "jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35_croc-hunter-jenkinsx"
 
@@ -109,7 +111,9 @@ def test_destinations_to_the_same_workload_are_merged():
 
 def test_weights_summing_to_zero_are_refused_with_the_field_path():
     spec = vs(HttpRoute(route=(dest("a", 0), dest("b", 0))))
-    assert refusals(spec) == ["spec.http[0].route: weights sum to 0, no destination would get traffic"]
+    assert refusals(spec) == [
+        "spec.http[0].route: weights sum to 0, no destination would get traffic"
+    ]
 
 
 def test_negative_weight_is_refused():
@@ -118,7 +122,9 @@ def test_negative_weight_is_refused():
 
 
 def test_route_without_destinations_and_service_without_routes_are_refused():
-    assert refusals(vs(HttpRoute(route=()))) == ["spec.http[0].route: needs at least one destination"]
+    assert refusals(vs(HttpRoute(route=()))) == [
+        "spec.http[0].route: needs at least one destination"
+    ]
     assert refusals(vs()) == ["spec.http: needs at least one route"]
 
 
@@ -173,7 +179,9 @@ def test_every_route_carries_istio_defaults_no_timeout_and_connect_retries():
 # -- mirroring -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("percent", "numerator"), [(100.0, 1_000_000), (50.0, 500_000), (0.5, 5_000)])
+@pytest.mark.parametrize(
+    ("percent", "numerator"), [(100.0, 1_000_000), (50.0, 500_000), (0.5, 5_000)]
+)
 def test_mirror_and_percentage_become_a_mirror_policy(percent, numerator):
     spec = vs(HttpRoute(route=(dest(PRODUCTION_HOST, given=False),), mirror=dest(PREVIEW_HOST),
                         mirror_percent=percent))  # fmt: skip
@@ -187,7 +195,9 @@ def test_mirror_and_percentage_become_a_mirror_policy(percent, numerator):
 
 def test_mirror_percentage_out_of_range_is_refused():
     spec = vs(HttpRoute(route=(dest("a", given=False),), mirror=dest("b"), mirror_percent=150.0))
-    assert refusals(spec) == ["spec.http[0].mirrorPercentage.value: must be between 0 and 100, got 150.0"]
+    assert refusals(spec) == [
+        "spec.http[0].mirrorPercentage.value: must be between 0 and 100, got 150.0"
+    ]
 
 
 # -- refusals of what the gateway cannot do --------------------------------------------------
@@ -200,7 +210,9 @@ def test_subsets_are_refused_and_all_problems_are_listed_together():
         HttpRoute(route=(dest("a", 0), dest("b", 0))),
     )
     problems = refusals(spec)
-    assert problems[0].startswith("spec.http[0].route[0].destination.subset: not supported by the local gateway")
+    assert problems[0].startswith(
+        "spec.http[0].route[0].destination.subset: not supported by the local gateway"
+    )
     assert problems[1:] == ["spec.http[1].mirror.subset: not supported by the local gateway",
                             "spec.http[2].route: weights sum to 0, no destination would get traffic"]  # fmt: skip
 

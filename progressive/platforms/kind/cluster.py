@@ -19,6 +19,7 @@ import requests
 
 from progressive.platforms.base import ALL_FEATURES
 from progressive.platforms.kind import commands
+from progressive.platforms.kind.manifests import APP_HOST
 from progressive.platforms.kind.pins import load_pins
 from progressive.platforms.kind.runner import Runner
 from progressive.platforms.kind.state import ConfigMapStateStore
@@ -90,6 +91,27 @@ class ClusterPlatform:
     def kubeconfig(self) -> Path:
         raise NotImplementedError
 
+    def up(self) -> None:
+        """Check the machine (nothing starts if something is missing), bring everything up,
+        connect, and wait until the gateway serves Croc Hunter; every step is bounded."""
+        self.check_machine()
+        try:
+            self.start()
+            self.connect()
+            self.wait_serving(APP_HOST)
+        except BaseException:
+            self.after_failed_up()
+            raise
+
+    def check_machine(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def connect(self) -> None:
+        """Make the gateway and Prometheus reachable from this machine (kind: published ports)."""
+
     # -- running steps ------------------------------------------------------------------------
 
     def run_steps(self, steps: list[Step]) -> dict[str, str]:
@@ -102,9 +124,13 @@ class ClusterPlatform:
                 done = self.runner.run(step.argv, timeout=step.timeout_s, what=step.what)
                 if step.capture:
                     captured[step.capture] = done.stdout
-            self.timings[step.what] = round(time.monotonic() - started, 1)
-        atomic_write(self.state_dir / "timings.json", json.dumps(self.timings, indent=1))
+            self._record(step.what, started)
         return captured
+
+    def _record(self, what: str, started: float) -> None:
+        """Seconds a step took, into STATE/timings.json (kept when a later step fails)."""
+        self.timings[what] = round(time.monotonic() - started, 1)
+        atomic_write(self.state_dir / "timings.json", json.dumps(self.timings, indent=1))
 
     def create_cluster(self, step: Step) -> None:
         raise NotImplementedError
@@ -140,8 +166,7 @@ class ClusterPlatform:
                    "Croc Hunter (/healthz answering 200)")
         wait_until(prometheus, timeout=BOUNDS["serve"], max_poll=2.0,
                    what=f"Prometheus at {self.prometheus_url} to be ready (/-/ready)")
-        self.timings["serve"] = round(time.monotonic() - started, 1)
-        atomic_write(self.state_dir / "timings.json", json.dumps(self.timings, indent=1))
+        self._record("gateway and Prometheus answer from the host", started)
 
     # -- seams ----------------------------------------------------------------------------
 
@@ -176,6 +201,12 @@ class ClusterPlatform:
 
     def state_store(self) -> ConfigMapStateStore:
         return ConfigMapStateStore(self.objects, self.labels)
+
+    def gateway_host(self, spec) -> str:
+        """The Host header that reaches `spec`'s route through the ingress gateway."""
+        from progressive.routing.istio import gateway_host
+
+        return gateway_host(spec)
 
     def ensure_image(self, image: str) -> None:
         """Make `image` available to the cluster (kind: tag and load it); default: nothing."""

@@ -122,7 +122,3 @@ def delete_labelled_namespaces(kubectl_bin: str, kubeconfig: Path, selector: str
 def istio_install(istioctl: str, kubeconfig: Path, operator_file: Path) -> list[str]:
     """Install (or upgrade in place) Istio from an IstioOperator file; istioctl waits for it."""
     return [istioctl, "install", "-y", f"--kubeconfig={kubeconfig}", "-f", str(operator_file)]
-
-
-def istio_analyze_offline(istioctl: str, *paths: Path) -> list[str]:
-    return [istioctl, "analyze", "--use-kube=false", *map(str, paths)]

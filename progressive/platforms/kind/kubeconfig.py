@@ -28,7 +28,6 @@ from progressive.platforms.kind.cluster import (
     Step,
 )
 from progressive.platforms.kind.manifests import (
-    APP_HOST,
     APP_NAME,
     IMAGE_REPO,
     dump_all,
@@ -91,19 +90,6 @@ class KubeconfigPlatform(ClusterPlatform):
     def selector(self) -> str:
         return f"{RUN_LABEL}={self.run_id}"
 
-    def up(self) -> None:
-        """Check the machine, deploy into the run's namespace, connect, wait until it serves."""
-        self.check_machine()
-        try:
-            self.start()
-            for key in PORT_FORWARDS:
-                if self._urls[key] is None:
-                    self._urls[key] = self._port_forward(key)
-            self.wait_serving(APP_HOST)
-        except BaseException:
-            self.after_failed_up()
-            raise
-
     def check_machine(self) -> None:
         require("kubeconfig")
         if not self._kubeconfig.is_file():
@@ -117,6 +103,12 @@ class KubeconfigPlatform(ClusterPlatform):
         processes.atomic_write(self.manifests, dump_all(docs))
         self.run_steps(kubeconfig_plan(self._kubeconfig, self.manifests, self.namespace,
                                        self.bins))
+
+    def connect(self) -> None:
+        """Port-forwards to the gateway and Prometheus, unless their URLs were given."""
+        for key in PORT_FORWARDS:
+            if self._urls[key] is None:
+                self._urls[key] = self._port_forward(key)
 
     def _port_forward(self, key: str) -> str:
         target, remote = PORT_FORWARDS[key]

@@ -30,7 +30,9 @@ from progressive.workloads.kubernetes import (
 
 APP_NAME = "croc-hunter"
 APP_NAMESPACE = "croc-hunter"
-APP_HOST = "croc-hunter.istio.example.com"  # the seed's host
+# The platform's own Croc Hunter answers on a host no spec uses: two VirtualServices claiming
+# one host on one gateway would share its traffic (the seed's is croc-hunter.istio.example.com).
+APP_HOST = "croc-hunter.progressive.test"
 INITIAL_VERSION = AppVersion(version="v1")
 IMAGE_REPO = "croc-hunter"
 GATEWAY_NAME = "public-gateway"  # the seed's Gateway: public-gateway.istio-system.svc.cluster.local

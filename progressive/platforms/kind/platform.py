@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from progressive.errors import UserError
 from progressive.platforms.kind import commands
 from progressive.platforms.kind.cluster import BOUNDS, ON_PATH, Binaries, ClusterPlatform, Step
 from progressive.platforms.kind.manifests import (
-    APP_HOST,
     APP_NAME,
     APP_NAMESPACE,
     IMAGE_REPO,
@@ -141,11 +140,13 @@ class KindPlatform(ClusterPlatform):
 
     def __init__(self, state_dir: Path, namespace: str = APP_NAMESPACE, *,
                  cluster_name: str = CLUSTER_NAME, keep_env: bool = False,
-                 cluster_config: Path = CLUSTER_CONFIG):
+                 cluster_config: Path = CLUSTER_CONFIG, build_context: Path = REPO_ROOT):
         super().__init__(state_dir, namespace, keep_env)
         self.cluster_name = cluster_name
         self.base_config = Path(cluster_config)
-        self.layout = Layout.in_state_dir(self.state_dir)
+        self.layout = replace(Layout.in_state_dir(self.state_dir),
+                              dockerfile=Path(build_context) / "Dockerfile",
+                              build_context=Path(build_context))
         self.gateway_ref = gateway_ref()
         self._loaded_images: set[str] = set()
         info = self.state_dir / "kind.json"
@@ -154,16 +155,6 @@ class KindPlatform(ClusterPlatform):
     @property
     def kubeconfig(self) -> Path:
         return self.layout.kubeconfig
-
-    def up(self) -> None:
-        """Check the machine, bring everything up, wait until it serves (all bounded)."""
-        self.check_machine()
-        try:
-            self.start()
-            self.wait_serving(APP_HOST)
-        except BaseException:
-            self.after_failed_up()
-            raise
 
     def check_machine(self) -> None:
         """Stop before anything starts when something is missing (UserError, exit 2)."""

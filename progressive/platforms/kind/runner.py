@@ -35,7 +35,7 @@ class CommandFailed(UserError):
     def __init__(self, argv: list[str], what: str, detail: str, output: str):
         self.argv = argv
         tail = "\n".join(redact(output).strip().splitlines()[-TAIL_LINES:])
-        message = f"{detail} while trying to {what}\n  $ {shlex.join(argv)}"
+        message = f"{detail} while trying to {what}\n  $ {redact(shlex.join(argv))}"
         if tail:
             message += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
         super().__init__(message)
@@ -89,7 +89,7 @@ class Runner:
 
     def _log(self, argv: list[str], what: str, outcome: str, output: str) -> None:
         with open(self.log_path, "a") as log:
-            log.write(f"$ {shlex.join(argv)}\n# {what}: {outcome}\n")
+            log.write(f"$ {redact(shlex.join(argv))}\n# {what}: {outcome}\n")
             if output.strip():
                 log.write(redact(output).rstrip() + "\n")
 

@@ -21,12 +21,16 @@ reads the ports and pid from `STATE/envoy/gateway.json`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -50,11 +54,13 @@ START_ATTEMPTS = 3
 RQ_TIME_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 300, 400, 500, 600, 750, 1000, 2500,
                       5000, 10000)  # fmt: skip
 # Replica readiness as Kubernetes sees it: /healthz. No panic mode: a workload with no ready
-# replica gets no traffic (503), as a Service with no ready endpoints.
+# replica gets no traffic (503), as a Service with no ready endpoints. An unready replica is
+# checked every 0.25 s so it serves soon after it becomes ready; a new one is checked at once.
 HEALTH_CHECK = {
     "timeout": "2s",
     "interval": "1s",
     "no_traffic_interval": "1s",
+    "unhealthy_interval": "0.25s",
     "unhealthy_threshold": 3,
     "healthy_threshold": 1,
     "http_health_check": {"path": "/healthz"},
@@ -82,7 +88,8 @@ class EnvoyGateway:
         self.admin_port: int | None = None
         self.listener_port: int | None = None
         self._process: ManagedProcess | None = None
-        self._lock = threading.RLock()  # one configuration change at a time
+        self._lock = threading.RLock()  # with config.lock: one configuration change at a time
+        self._lock_depth = 0
         self._http = threading.local()
 
     # -- facts ------------------------------------------------------------------------------
@@ -107,14 +114,25 @@ class EnvoyGateway:
         return self._process is not None and self._process.alive()
 
     def version(self) -> str:
-        """Envoy's release, e.g. `1.40.0`."""
-        return self._admin("/server_info").json()["version"].split("/")[1]
+        """Envoy's release, e.g. `1.40.0` (from the binary when the gateway is down)."""
+        if self.alive():
+            return self._admin("/server_info").json()["version"].split("/")[1]
+        out = subprocess.run([processes.find_binary("envoy"), "--version"], capture_output=True,
+                             text=True, timeout=30, check=True).stdout  # fmt: skip
+        return out.split("version:", 1)[1].split("/")[1]
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start Envoy with the current config files (empty ones on a fresh state dir)."""
+        """Start Envoy with the current config files (empty ones on a fresh state dir).
+
+        An Envoy still recorded in this state dir (a crashed harness's) is stopped first:
+        two processes watching the same files would both serve.
+        """
         binary = processes.find_binary("envoy")
+        for rec in processes.recorded_processes(self.state_dir):
+            if rec.get("name") == PROCESS_NAME and isinstance(rec.get("pid"), int):
+                processes.stop_pid(rec["pid"], rec.get("create_time"))
         for kind in ("cds", "rds"):
             if not self.paths[kind].exists():
                 self._write(kind, [] if kind == "cds" else [empty_route_config()])  # fmt: skip
@@ -171,11 +189,12 @@ class EnvoyGateway:
         for name in clusters:
             if not name or "/" in name or name.startswith("."):
                 raise RouterError(f"bad cluster name {name!r}")
-        with self._lock:
-            live = set(self.cluster_endpoints())
+        with self._exclusive():
+            current = self.cluster_endpoints()
+            live = set(current)
             added: set[tuple[str, str, int]] = set()
             for name, eps in clusters.items():
-                old = set(self.cluster_endpoints().get(name, []))
+                old = set(current.get(name, []))
                 added |= {(name, h, p) for h, p in eps if (h, p) not in old}
                 if name not in live:  # read by the cluster when it is created below
                     self._write(f"eds/{name}", [load_assignment(name, eps)])
@@ -188,11 +207,12 @@ class EnvoyGateway:
                     timeout=CONFIRM_TIMEOUT_S, what="Envoy to warm the new clusters")  # fmt: skip
                 for gone in live - set(clusters):
                     shutil.rmtree(self._path(f"eds/{gone}").parent, ignore_errors=True)
-        try:
-            wait_until(lambda: added <= self._healthy_hosts(), timeout=NEW_HOSTS_HEALTHY_S,
-                       what="new replicas to pass Envoy's health check")  # fmt: skip
-        except TimeoutError:
-            pass
+        if added:
+            try:
+                wait_until(lambda: added <= self._healthy_hosts(), timeout=NEW_HOSTS_HEALTHY_S,
+                           what="new replicas to pass Envoy's health check")  # fmt: skip
+            except TimeoutError:
+                pass
 
     def cluster_endpoints(self) -> dict[str, list[tuple[str, int]]]:
         """Clusters and endpoints in the config files (what Envoy loads on restart)."""
@@ -204,7 +224,9 @@ class EnvoyGateway:
         for name in names:
             try:
                 cla = json.loads(self._path(f"eds/{name}").read_text())["resources"][0]
-                lb = [e for group in cla.get("endpoints", []) for e in group.get("lb_endpoints", [])]
+                lb = [
+                    e for group in cla.get("endpoints", []) for e in group.get("lb_endpoints", [])
+                ]
                 out[name] = [(e["endpoint"]["address"]["socket_address"]["address"],
                               e["endpoint"]["address"]["socket_address"]["port_value"]) for e in lb]  # fmt: skip
             except (OSError, ValueError, KeyError, IndexError):
@@ -240,8 +262,8 @@ class EnvoyGateway:
             params["filter"] = regex
         out: dict[str, int] = {}
         for entry in self._admin("/stats", params=params).json().get("stats", []):
-            if "value" in entry:
-                out[entry["name"]] = int(entry["value"])
+            if isinstance(entry.get("value"), int):  # counters and gauges, not text readouts
+                out[entry["name"]] = entry["value"]
         return out
 
     # -- internals --------------------------------------------------------------------------
@@ -286,9 +308,26 @@ class EnvoyGateway:
                     out.add((status["name"], addr["address"], addr["port_value"]))
         return out
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One configuration change at a time, across threads and processes (CLI commands)."""
+        with self._lock:
+            if self._lock_depth:
+                yield
+                return
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(self.dir / "config.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _update(self, kind: str, resources: list[dict]) -> None:
         """Write one resource file and wait until Envoy took it (or raise with its reason)."""
-        with self._lock:
+        with self._exclusive():
             path = self._path(kind)
             previous = path.read_text() if path.exists() else None
             before = self._counters(kind)
@@ -314,8 +353,13 @@ class EnvoyGateway:
             return None
 
         try:
-            result = wait_until(outcome, timeout=CONFIRM_TIMEOUT_S, poll=0.002, max_poll=0.01,
-                                what=f"Envoy to take the {kind.upper()} update")
+            result = wait_until(
+                outcome,
+                timeout=CONFIRM_TIMEOUT_S,
+                poll=0.002,
+                max_poll=0.01,
+                what=f"Envoy to take the {kind.upper()} update",
+            )
         except TimeoutError as exc:
             raise RouterError(f"{exc}\n{self._log_since(log_offset)}") from None
         if result != "ok":
@@ -328,7 +372,9 @@ class EnvoyGateway:
         """Start Envoy and wait for its admin to answer; RouterError if it exits."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.admin_address_path.unlink(missing_ok=True)
-        processes.atomic_write(self.bootstrap_path, json.dumps(self._bootstrap(admin_port), indent=1))
+        processes.atomic_write(
+            self.bootstrap_path, json.dumps(self._bootstrap(admin_port), indent=1)
+        )
         argv = [
             binary,
             "--config-path", str(self.bootstrap_path),
@@ -348,7 +394,11 @@ class EnvoyGateway:
         def admin_up() -> str | None:
             if not proc.alive():
                 return "exited"
-            text = self.admin_address_path.read_text().strip() if self.admin_address_path.exists() else ""
+            text = (
+                self.admin_address_path.read_text().strip()
+                if self.admin_address_path.exists()
+                else ""
+            )
             if not text:
                 return None
             self.admin_port = int(text.rsplit(":", 1)[1])
@@ -377,7 +427,9 @@ class EnvoyGateway:
             except RouterError as exc:
                 last = str(exc)
         self.stop()
-        raise RouterError(f"Envoy could not bind its listener after {START_ATTEMPTS} attempts:\n{last}")
+        raise RouterError(
+            f"Envoy could not bind its listener after {START_ATTEMPTS} attempts:\n{last}"
+        )
 
     def _listener_active(self, port: int) -> bool:
         listeners = self._admin("/listeners", params={"format": "json"}).json()
@@ -388,17 +440,11 @@ class EnvoyGateway:
         return False
 
     def _bootstrap(self, admin_port: int) -> dict:
-        def source(kind: str) -> dict:
-            path = self.paths[kind]
-            return {
-                "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
-                "resource_api_version": "V3",
-            }
-
+        cds, lds = file_source(self.paths["cds"]), file_source(self.paths["lds"])
         return {
             "node": {"id": "progressive-gateway", "cluster": "progressive"},
             "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": admin_port}}},
-            "dynamic_resources": {"cds_config": source("cds"), "lds_config": source("lds")},
+            "dynamic_resources": {"cds_config": cds, "lds_config": lds},
             "stats_flush_interval": "1s",  # histograms are merged at flush; Prometheus scrapes at 1s
             "stats_config": {
                 "histogram_bucket_settings": [{
@@ -409,22 +455,12 @@ class EnvoyGateway:
         }  # fmt: skip
 
     def _listener(self, port: int) -> dict:
-        rds_path = self.paths["rds"]
         hcm = {
             "@type": "type.googleapis.com/envoy.extensions.filters.network."
             "http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": STAT_PREFIX,
             "codec_type": "AUTO",
-            "rds": {
-                "route_config_name": ROUTE_CONFIG_NAME,
-                "config_source": {
-                    "path_config_source": {
-                        "path": str(rds_path),
-                        "watched_directory": {"path": str(rds_path.parent)},
-                    },
-                    "resource_api_version": "V3",
-                },
-            },
+            "rds": {"route_config_name": ROUTE_CONFIG_NAME, "config_source": file_source(self.paths["rds"])},
             "http_filters": [{
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -493,18 +529,25 @@ def cluster(name: str, eds_path: Path) -> dict:
     return {
         "name": name,
         "type": "EDS",
-        "eds_cluster_config": {"eds_config": {
-            "path_config_source": {"path": str(eds_path), "watched_directory": {"path": str(eds_path.parent)}},
-            "resource_api_version": "V3",
-        }},
+        "eds_cluster_config": {"eds_config": file_source(eds_path)},
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
         "health_checks": [HEALTH_CHECK],
         # A replica taken out of the endpoints gets no new request even while it still passes
         # health checks (Envoy's default keeps it): the workloads stop it right after.
         "ignore_health_on_host_removal": True,
-        "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
+        # Health changes reach the workers at once, not merged over Envoy's default 1 s
+        # window: a replica that passed its first check serves when set_clusters returns.
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}, "update_merge_window": "0s"},
     }  # fmt: skip
+
+
+def file_source(path: Path) -> dict:
+    """A config source read from `path`, reloaded when a file is renamed into its directory."""
+    return {
+        "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
+        "resource_api_version": "V3",
+    }
 
 
 def load_assignment(name: str, endpoints: list[tuple[str, int]]) -> dict:
