@@ -64,10 +64,10 @@ def _click_exception_modules() -> list:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     err = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # teardown runs on SIGTERM as on Ctrl-C
     _register_commands()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # teardown as on Ctrl-C
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except UserError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         return exc.exit_code
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         if any(isinstance(exc, m.Abort) for m in click_exceptions):
             return 130
         raise
-    return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="platform to run on (default: local)")
     group.addoption("--engine", default="bundled", choices=("bundled", "flagger"),
                     help="rollout engine under test (default: bundled)")
-    group.addoption("--time-scale", type=float, default=0.1,
-                    help="multiply every duration of a spec by this factor (default 0.1)")
+    group.addoption("--time-scale", type=float, default=None,
+                    help="multiply every duration of a spec by this factor "
+                         "(default 0.1 on the local platform, 1 on a cluster)")
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the conformance report (YAML) here")
     group.addoption("--keep-env", action="store_true",
@@ -56,8 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[settings_key] = {
         "platform": config.getoption("--platform"),
         "engine": config.getoption("--engine"),
-        "time_scale": config.getoption("--time-scale"),
+        "time_scale": _time_scale(config),
     }
+
+
+def _time_scale(config: pytest.Config) -> float:
+    given = config.getoption("--time-scale")
+    if given is not None:
+        return given
+    return 0.1 if config.getoption("--platform") == "local" else 1.0
 
 
 def _csv(value: str | None) -> set[str]:
@@ -179,7 +187,7 @@ def progressive_settings(pytestconfig: pytest.Config) -> dict:
 
 @pytest.fixture(scope="session")
 def time_scale(pytestconfig: pytest.Config) -> float:
-    return pytestconfig.getoption("--time-scale")
+    return _time_scale(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +197,8 @@ def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFacto
     state = pytestconfig.getoption("--progressive-state-dir")
     state_dir = Path(state) if state else tmp_path_factory.mktemp("progressive-state")
     keep = pytestconfig.getoption("--keep-env")
-    plat = make_platform(name, state_dir, **({"die_with_parent": not keep} if name == "local" else {}))
+    options = {"die_with_parent": not keep} if name == "local" else {"keep_env": keep}
+    plat = make_platform(name, state_dir, **options)
     plat.up()
     pytestconfig.stash[_platform_key] = plat
     try:

@@ -30,7 +30,7 @@ def rollout_under_load(platform, engine, request):
         router = platform.router()
         scaled = engine.spec
         bound = timeout if timeout is not None else run_bound(scaled)
-        host = host or (spec.hosts[0] if spec.hosts else None)
+        host = host or platform.gateway_host(spec)
         with ExitStack() as stack:
             timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
             load = stack.enter_context(

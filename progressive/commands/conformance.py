@@ -35,7 +35,7 @@ def preflight(platform: str) -> None:
         return
     from progressive.platforms.kind import preflight as kind_preflight
 
-    missing = kind_preflight()
+    missing = kind_preflight(platform)
     if missing:
         raise UserError(f"the {platform} platform cannot run here:\n  " + "\n  ".join(missing))
 
@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         platform: str = typer.Option("local", help="local, kind or kubeconfig"),
         engine: str = typer.Option("bundled", help="bundled or flagger"),
-        time_scale: float = typer.Option(0.1, help="multiply every spec duration by this"),
+        time_scale: float | None = typer.Option(
+            None, help="multiply every spec duration by this (default 0.1 local, 1 on a cluster)"),
         report_dir: Path = typer.Option(Path("reports/out"), help="where reports are written"),
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
     ) -> None:
@@ -85,6 +86,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown platform {platform!r}; choose local, kind or kubeconfig")
         if engine not in ("bundled", "flagger"):
             raise UserError(f"unknown engine {engine!r}; choose bundled or flagger")
+        if time_scale is None:
+            time_scale = 0.1 if platform == "local" else 1.0
         if time_scale <= 0:
             raise UserError("--time-scale must be > 0")
         if not SUITES_DIR.is_dir():

@@ -55,7 +55,7 @@ class BundledEngine:
             self.platform.metrics(),
             workloads,
             RealClock(),
-            FileStateStore(self.work_dir),
+            self._state_store(),
             EventLog(self.events_path),
         )
         self._thread = threading.Thread(target=self._control_loop, name="bundled-engine", daemon=True)
@@ -65,6 +65,12 @@ class BundledEngine:
             timeout=progress_deadline_bound(self.spec) + 3 * self.spec.analysis.interval_s,
             what=f"canary {self.spec.name} to be Initialized ({self._last_message()})",
         )
+
+    def _state_store(self):
+        """The platform's store (a ConfigMap in a cluster, so a restarted engine resumes);
+        a file in the work dir otherwise."""
+        factory = getattr(self.platform, "state_store", None)
+        return factory() if factory is not None else FileStateStore(self.work_dir)
 
     def trigger(self, app: AppVersion) -> None:
         assert self.spec is not None, "apply() first"

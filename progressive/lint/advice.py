@@ -1,10 +1,11 @@
 """The lint's warnings, each with its fix, and the causes appended to the verdict's reasons.
 
-Called by report.py. The fix for a check that too often sees no data is the smallest load,
-or window, or interval (with the window at least as long) at which its first check after a
-step sees no data with probability <= the target (without a metrics lag: an expected count
-of -ln(target), 4.6 requests for 1%). Windows are given in the spec's own seconds (divided
-by the time scale the lint ran at).
+Called by report.py. A check is flagged when its first check after a step sees no data, given
+the rollout got there, with probability above the target (1%). The fix is the smallest load,
+or window, or interval (with the window at least as long) at which that first check, reached
+with every earlier check passing, sees no data with probability <= the target (without a
+metrics lag: an expected count of -ln(target), 4.6 requests for 1%). Windows are given in the
+spec's own seconds (divided by the time scale the lint ran at).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from progressive.lint.chain import FIRST_ANALYSIS_TICK, Traffic, first_check_means
 from progressive.lint.model import is_rate_check, p_no_data
+from progressive.lint.rollout import FIRST_ANALYSIS_TICK, Traffic, first_check_means
 from progressive.model.types import CanarySpec, HookType, MetricKind, Strategy
 
 MAX_RPS = 1e7
@@ -48,7 +49,7 @@ def warnings(spec: CanarySpec, traffic: Traffic, steps, time_scale: float,
 
 
 def _no_data_warning(spec, traffic, steps, c_index, time_scale, target) -> list[str]:
-    flagged = [s for s in steps if s.checks[c_index].p_no_data > target]
+    flagged = [s for s in steps if (s.checks[c_index].p_no_data or 0.0) > target]
     if not flagged:
         return []
     check = spec.analysis.metrics[c_index]
@@ -165,7 +166,8 @@ def no_data_cause(steps, target: float) -> str:
     worst = None
     for s in steps:
         for c in s.checks:
-            if c.p_no_data > target and (worst is None or c.p_no_data > worst[1].p_no_data):
+            if (c.p_no_data or 0.0) > target and (worst is None
+                                                   or c.p_no_data > worst[1].p_no_data):
                 worst = (s, c)
     if worst is None:
         return ""

@@ -2,27 +2,30 @@
 
 Used by progressive/lint/report.py for a release with a non-zero error rate (a bad release, or
 a good one with --error-rate); chain.py computes the error-free case exactly. Same engine rules
-and stages as chain.py; every run is simulated tick by tick, all runs at once (numpy arrays).
+and stages (rollout.py); every run is simulated tick by tick, all runs at once (numpy arrays).
 
 Why sampling: consecutive windows overlap, so a tick's verdict depends on the request and error
 counts of the parts it shares with earlier windows; an exact chain would have to carry those
-counts. Here each interval is cut at the points where some window starts (window W = q*I + r
-starts r seconds before the end of the interval q back), so every window is a union of whole
-pieces. A piece of length L at canary rate λ gets n ~ Poisson(λL) requests and
+counts. Here each (shifted) interval is cut into pieces (rollout.Grid), so every window is a
+union of whole pieces. A piece of length L at canary rate λ gets n ~ Poisson(λL) requests and
 errors ~ Binomial(n, E), independently of the other pieces (Poisson arrivals). A check sums
 its pieces and judges as the engine does (no data, or errors > max_errors(n, min)). With a
-metrics lag u the intervals are shifted by u, as in chain.py, and the runs are split evenly
-over the scrape phases.
+metrics lag the runs are split evenly over the scrape phases.
 With R runs a probability p is estimated with standard error sqrt(p(1-p)/R); the report gives
 the 95% Wilson interval. The seed is fixed, so a spec always gets the same figures.
 """
 
 from __future__ import annotations
 
-import math
-
-from progressive.lint.chain import FIRST_ANALYSIS_TICK, ChainResult, Traffic, interval_rate, stages
 from progressive.lint.model import is_rate_check, lag_phases
+from progressive.lint.rollout import (
+    FIRST_ANALYSIS_TICK,
+    ChainResult,
+    Traffic,
+    grid,
+    interval_rate,
+    stages,
+)
 from progressive.model.types import CanarySpec
 
 DEFAULT_RUNS = 40_000
@@ -55,9 +58,10 @@ def _simulate(spec: CanarySpec, traffic: Traffic, error_rate: float, runs: int, 
         result.promote(1.0, 0)
         return result
     interval, threshold = a.interval_s, max(1, a.threshold)
-    cuts, windows = _pieces(a.metrics, interval, lag)
-    lengths = np.diff([0.0, *cuts])  # pieces of a shifted interval, from its end backwards
-    earlier = np.array([c0 >= interval - lag - 1e-9 and lag > 0 for c0 in [0.0, *cuts[:-1]]])
+    pieces = grid([m.interval_s for m in a.metrics], interval, lag)
+    windows = [pieces.cover[m.interval_s] for m in a.metrics]
+    lengths = np.array(pieces.lengths)  # pieces of a shifted interval, most recent first
+    earlier = np.array(pieces.earlier)
     depth = max((q + 1 for q, _ in windows), default=1)
     shares = np.array([s.share for s in plan])
     n_hist = np.zeros((runs, depth, len(lengths)), dtype=np.int64)
@@ -97,18 +101,3 @@ def _simulate(spec: CanarySpec, traffic: Traffic, error_rate: float, runs: int, 
         live &= ~(promoted | rolled)
         tick += 1
     return result
-
-
-def _pieces(metrics, interval: float, lag: float):
-    """Cut points (seconds from a shifted interval's end, ending at `interval`) and, per
-    check, (q, k): its window is the q most recent whole intervals plus the first k pieces of
-    the one before. A cut at interval - lag separates the previous interval's tail."""
-    ends = {round(interval - lag, 9)} if 0 < lag < interval else set()
-    shape = []
-    for m in metrics:
-        q = max(0, math.ceil(m.interval_s / interval - 1e-9) - 1)
-        r = round(m.interval_s - q * interval, 9)
-        ends.add(r)
-        shape.append((q, r))
-    cuts = sorted(ends | {round(interval, 9)})
-    return cuts, [(q, cuts.index(r) + 1) for q, r in shape]

@@ -20,14 +20,16 @@ def render(report: LintReport, console: Console) -> None:
     if i["match_share"] is not None:
         load += f", {i['match_share']:.1%} matching"
     scale = f", time scale {i['time_scale']:g}" if i["time_scale"] != 1.0 else ""
+    if i["metrics_lag_s"]:
+        scale += f", metrics up to {i['metrics_lag_s']:g}s late"
     console.print(f"[bold]{report.namespace}/{report.name}[/] ({report.strategy}, every "
                   f"{report.interval_s:g}s, threshold {report.threshold}) at {load}{scale}",
                   highlight=False)
     table = Table(show_lines=False, header_style="bold")
     for col, justify in (("step", "left"), ("canary req/s", "right"), ("check", "left"),
                          ("window", "right"), ("requests in window", "right"),
-                         ("P(no data)", "right"), ("P(no data) held", "right"),
-                         ("P(fail) good", "right"), ("catches errors >=", "right")):
+                         ("P(no data)", "right"), ("P(no data) if reached", "right"),
+                         ("P(no data) held", "right"), ("catches errors >=", "right")):
         table.add_column(col, justify=justify, overflow="fold")
     for step in report.steps:
         for n, c in enumerate(step.checks):
@@ -39,8 +41,9 @@ def render(report: LintReport, console: Console) -> None:
                 caught = pct(c.min_error_rate_caught)
             table.add_row(
                 step.label if n == 0 else "", f"{step.canary_rps:.3g}" if n == 0 else "",
-                c.name, f"{c.window_s:g}s", _count(c.expected_requests), pct(c.p_no_data),
-                pct(c.p_no_data_held), pct(c.p_fail_good), caught)
+                c.name, f"{c.window_s:g}s", _count(c.expected_requests),
+                pct(c.p_no_data_window), "-" if c.p_no_data is None else pct(c.p_no_data),
+                pct(c.p_no_data_held), caught)
         if not step.checks:
             table.add_row(step.label, f"{step.canary_rps:.3g}", "(no checks)", *[""] * 6)
     console.print(table)

@@ -18,17 +18,17 @@ from dataclasses import asdict, dataclass, field
 from progressive.engine.bounds import rollout_bounds
 from progressive.errors import UserError
 from progressive.lint import advice
-from progressive.lint.chain import (
+from progressive.lint.chain import no_data_chain
+from progressive.lint.model import check_fail, min_error_rate_caught, p_no_data
+from progressive.lint.montecarlo import DEFAULT_RUNS, DEFAULT_SEED, simulate
+from progressive.lint.rollout import (
     FIRST_ANALYSIS_TICK,
     ChainResult,
     Traffic,
     first_check_means,
     interval_rate,
-    no_data_chain,
     stages,
 )
-from progressive.lint.model import check_fail, min_error_rate_caught, p_no_data
-from progressive.lint.montecarlo import DEFAULT_RUNS, DEFAULT_SEED, simulate
 from progressive.model.types import CanarySpec, Strategy
 from progressive.stats import wilson_interval
 
@@ -41,12 +41,16 @@ class CheckFigures:
     name: str
     kind: str
     window_s: float
-    expected_requests: float  # at the first check after the step
-    p_no_data: float
+    # the first check after the step, when every earlier check passed:
+    expected_requests: float  # expected canary requests in the window
+    p_no_data_window: float  # P(none of them), exp(-expected_requests)
+    p_fail_good: float  # P(a good release fails this check there)
+    min_error_rate_caught: float | None  # success-rate checks: caught with >= 95%
+    # P(the first check at this step sees no request | the rollout got here), any path;
+    # None when no rollout gets here. Lower than p_no_data_window after a passing check.
+    p_no_data: float | None
     expected_requests_held: float  # once the step has held for the whole window
     p_no_data_held: float
-    p_fail_good: float  # a good release fails this check at the first check after the step
-    min_error_rate_caught: float | None  # success-rate checks only
 
 
 @dataclass
@@ -57,6 +61,7 @@ class StepFigures:
     share: float
     tick: int  # tick of the first check at this step, counted from detection (tick 1)
     canary_rps: float  # canary requests per second while this step holds
+    p_reached: float  # P(a release without errors gets to this step)
     checks: list[CheckFigures] = field(default_factory=list)
 
 
@@ -104,8 +109,9 @@ def lint(spec: CanarySpec, rps: float, *, error_rate: float = 0.0, bad_error_rat
                         f"({run_spec.analysis.interval_s:g}s), got {metrics_lag_s!r}")
     traffic = Traffic(rps, canary_rps, match_share, metrics_lag_s)
     a = run_spec.analysis
-    steps = step_figures(run_spec, traffic, error_rate)
-    good = odds(run_spec, traffic, error_rate, runs, seed)
+    error_free = no_data_chain(run_spec, traffic)
+    steps = step_figures(run_spec, traffic, error_rate, error_free)
+    good = error_free if error_rate <= 0 else odds(run_spec, traffic, error_rate, runs, seed)
     bad = odds(run_spec, traffic, bad_error_rate, runs, seed)
     durations = _durations(run_spec, good, bad)
     inputs = {"rps": rps, "canary_rps": canary_rps, "match_share": match_share,
@@ -162,21 +168,24 @@ def _interval(chain: ChainResult, p: float) -> list[float] | None:
     return list(wilson_interval(k, chain.runs, 0.95))
 
 
-def step_figures(spec: CanarySpec, traffic: Traffic, error_rate: float) -> list[StepFigures]:
-    """Each stage's first check on the nominal path (every earlier check passed)."""
+def step_figures(spec: CanarySpec, traffic: Traffic, error_rate: float,
+                 error_free: ChainResult) -> list[StepFigures]:
+    """Each stage's first check: on the nominal path, and given the rollout got there."""
     plan = stages(spec, traffic)
     out = []
     for i, stage in enumerate(plan):
         tick = FIRST_ANALYSIS_TICK + i
         steady = interval_rate(i, tick + 1, plan, traffic)  # once the step has held
-        step = StepFigures(i + 1, stage.label, stage.weight, stage.share, tick, steady)
+        step = StepFigures(i + 1, stage.label, stage.weight, stage.share, tick, steady,
+                           error_free.reached.get(i, 0.0))
         for c in spec.analysis.metrics:
             means = first_check_means(spec, traffic, i, c.interval_s)
             held = steady * c.interval_s
             step.checks.append(CheckFigures(
                 c.name, c.kind.value, c.interval_s, sum(means) / len(means),
-                sum(map(p_no_data, means)) / len(means), held, p_no_data(held),
-                check_fail(means, error_rate, c), min_error_rate_caught(means, c, POWER)))
+                sum(map(p_no_data, means)) / len(means), check_fail(means, error_rate, c),
+                min_error_rate_caught(means, c, POWER),
+                error_free.p_no_data_on_arrival(i, c.interval_s), held, p_no_data(held)))
         out.append(step)
     return out
 

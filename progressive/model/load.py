@@ -147,9 +147,13 @@ def load_documents(path_or_text: str | os.PathLike | bytes, name: str | None = N
                    ) -> list[dict]:
     """Every document of a YAML file as a mapping; raises InvalidSpec listing all problems.
 
-    A `Path` (or any os.PathLike) is read from disk; `str` and `bytes` are YAML text.
+    A `Path` is read from disk, and so is a one-line `str` that names an existing file or ends
+    in .yaml / .yml; any other `str`, and `bytes`, are YAML text.
     """
-    if isinstance(path_or_text, os.PathLike):
+    if isinstance(path_or_text, os.PathLike) or (
+        isinstance(path_or_text, str) and "\n" not in path_or_text
+        and (path_or_text.endswith((".yaml", ".yml")) or os.path.isfile(path_or_text))
+    ):
         loaded = load_source(path_or_text, name)
     else:
         raw = path_or_text.encode("utf-8", "surrogatepass") if isinstance(path_or_text, str) \

@@ -3,7 +3,8 @@
 Istio's HTTPMatchRequest in the subset the routers can honour: `headers` (exact / prefix /
 regex; a cookie is the `cookie` header with a regex) and `uri.prefix`. Other Istio match
 fields are refused, because a router that silently dropped a condition would send traffic
-where the user did not mean it to go.
+where the user did not mean it to go. Header names are lower-cased (HTTP reads them regardless
+of case).
 """
 
 from __future__ import annotations

@@ -93,7 +93,9 @@ class EnvoyRouter:
         return Routes(weights.get(primary, 0), weights.get(canary_cluster, 0), mirrored)
 
     def finalize(self, canary: CanarySpec) -> None:
-        self.remove(canary.namespace, canary.name)
+        with self._editing() as hosts:
+            for key in (_key(canary), *(_service_key(canary, w) for w in _workloads(canary))):
+                hosts.pop(key, None)
 
     def apply_virtual_service(self, vs: VirtualServiceSpec, document: dict | None = None) -> None:
         """Apply a VirtualService (InvalidSpec for what the gateway cannot do, also in the raw
@@ -133,6 +135,12 @@ class EnvoyRouter:
             "weights": {"primary": primary_w, "canary": canary_w, "mirrored": mirrored},
             "virtual_host": canary_virtual_host(canary, primary_w, canary_w, mirrored),
         }
+        for workload in _workloads(canary):  # each side's own address, like its Service
+            hosts[_service_key(canary, workload)] = {
+                "kind": "service",
+                "seq": -1,  # never the newest: a Service never takes the catch-all `*`
+                "virtual_host": service_virtual_host(canary.namespace, workload),
+            }
 
     def _load(self) -> dict:
         try:
@@ -198,6 +206,23 @@ def canary_virtual_host(canary: CanarySpec, primary_w: int, canary_w: int, mirro
     }
 
 
+def service_virtual_host(namespace: str, workload: str) -> dict:
+    """All requests for `WORKLOAD.NAMESPACE[.svc[.cluster.local]]` to that workload alone.
+
+    This is the address a Kubernetes Service gives each side (Flagger's `NAME-canary` and
+    `NAME-primary`): blue-green analysis and load-test hooks reach the canary through it, and
+    the gateway's statistics (hence the Istio metrics) see those requests.
+    """
+    names = [f"{workload}.{namespace}", f"{workload}.{namespace}.svc",
+             f"{workload}.{namespace}.svc.cluster.local"]
+    return {
+        "name": virtual_host_name(namespace, workload),
+        "domains": domains_for(names[1:], names[0]),
+        "routes": [{"name": DEFAULT_ROUTE, "match": {"prefix": "/"},
+                    "route": {**ROUTE_DEFAULTS, "cluster": cluster_name(namespace, workload)}}],
+    }
+
+
 def render_route_config(hosts: dict) -> dict:
     """Virtual hosts newest first; each domain (and `*`) goes to the newest that claims it."""
     claimed: set[str] = set()
@@ -231,6 +256,14 @@ def route_weights(route: dict) -> dict[str, int]:
 
 def _key(canary: CanarySpec) -> str:
     return virtual_host_name(canary.namespace, canary.name)
+
+
+def _workloads(canary: CanarySpec) -> tuple[str, str]:
+    return canary.primary_name, canary.canary_name
+
+
+def _service_key(canary: CanarySpec, workload: str) -> str:
+    return virtual_host_name(canary.namespace, workload)
 
 
 def _clusters(canary: CanarySpec) -> tuple[str, str]:

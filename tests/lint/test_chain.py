@@ -17,8 +17,9 @@ import pytest
 from lint_montecarlo import simulate as simulate_requests
 from lint_specs import DURATION, SEED, SUCCESS_RATE, variant
 
-from progressive.lint.chain import Traffic, no_data_chain, stages
+from progressive.lint.chain import no_data_chain
 from progressive.lint.montecarlo import simulate
+from progressive.lint.rollout import Traffic, stages
 from progressive.model.types import RequestMatch
 from progressive.stats import consistent
 
@@ -79,6 +80,19 @@ class TestExactChainByHand:
         result = no_data_chain(spec, Traffic(0.1))
         by_hand = (1 - math.exp(-0.75)) - (math.exp(-0.25) - math.exp(-0.75)) * math.exp(-1.5)
         assert result.p_promoted == pytest.approx(by_hand, rel=1e-12)
+
+    def test_no_data_at_the_first_check_of_a_step_given_the_rollout_got_there(self):
+        # seed at 1 req/s: the first check at 10% sees 15 s at 0.1 req/s; any way to 20%
+        # passes a check whose request is still inside both windows at the next tick
+        result = no_data_chain(SEED, Traffic(1))
+        assert result.p_no_data_on_arrival(0, 30) == pytest.approx(math.exp(-1.5), rel=1e-12)
+        assert result.p_no_data_on_arrival(1, 30) == 0.0
+        assert result.p_no_data_on_arrival(1, 60) == 0.0
+        # windows of one interval do not overlap: P = exp(-0.2 * 15) at 20%, however reached
+        one = variant(metrics=(replace(DURATION, interval_s=15),))
+        result = no_data_chain(one, Traffic(1))
+        assert result.p_no_data_on_arrival(1, 15) == pytest.approx(math.exp(-3), rel=1e-12)
+        assert result.reached[0] == 1.0
 
     def test_a_lag_inside_the_interval_changes_nothing(self):
         # 10 s windows inside 15 s intervals stay inside them when 0..4 s late

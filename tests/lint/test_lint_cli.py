@@ -77,14 +77,15 @@ class TestJson:
         assert report["verdict"]["reasons"]
         assert report["inputs"]["rps"] == 1.0 and report["inputs"]["bad_error_rate"] == 0.05
         assert [s["weight"] for s in report["steps"]] == [10, 20, 30, 40, 50]
-        check_keys = {"name", "kind", "window_s", "expected_requests", "p_no_data",
-                      "expected_requests_held", "p_no_data_held", "p_fail_good",
-                      "min_error_rate_caught"}
+        check_keys = {"name", "kind", "window_s", "expected_requests", "p_no_data_window",
+                      "p_fail_good", "min_error_rate_caught", "p_no_data",
+                      "expected_requests_held", "p_no_data_held"}
         for step in report["steps"]:
-            assert {"index", "label", "weight", "share", "tick", "canary_rps", "checks"} <= set(step)
+            assert set(step) == {"index", "label", "weight", "share", "tick", "canary_rps",
+                                 "p_reached", "checks"}
             for check in step["checks"]:
                 assert set(check) == check_keys
-                assert 0.0 <= check["p_no_data"] <= 1.0
+                assert 0.0 <= check["p_no_data"] <= check["p_no_data_window"] <= 1.0
         assert report["good"]["method"] == "exact" and report["good"]["p_rolled_back_95"] is None
         assert report["bad"]["method"] == "monte-carlo" and report["bad"]["runs"] > 0
         lo, hi = report["bad"]["p_promoted_95"]

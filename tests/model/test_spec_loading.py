@@ -53,7 +53,11 @@ class TestAccepted:
         f = tmp_path / "c.yaml"
         f.write_text("kind: Canary\n")
         assert load_documents(f) == [{"kind": "Canary"}]
+        assert load_documents(str(f)) == [{"kind": "Canary"}]
         assert load_documents("kind: Canary\n") == [{"kind": "Canary"}]
+        assert load_documents("kind: Canary") == [{"kind": "Canary"}]
+        with pytest.raises(UserError, match="no such file"):
+            load_documents(str(tmp_path / "missing.yaml"))
 
 
 class TestRefused:

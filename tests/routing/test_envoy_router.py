@@ -206,7 +206,9 @@ def test_latest_applied_virtual_host_gets_the_catch_all_and_shared_hosts(
     assert version("croc-hunter") == "v1"  # the canary's own name stays its own
     canary_router.remove(NAMESPACE, "preview")
     assert version(None) == version("app.example.com") == "v1"
-    assert canary_router.virtual_hosts() == [f"{NAMESPACE}/croc-hunter"]
+    assert sorted(canary_router.virtual_hosts()) == [  # the canary and each side's own address
+        f"{NAMESPACE}/croc-hunter", f"{NAMESPACE}/croc-hunter-canary",
+        f"{NAMESPACE}/croc-hunter-primary"]
 
 
 def test_header_route_virtual_service_fixture(gateway: EnvoyGateway, state_dir: Path, backends):
@@ -240,3 +242,19 @@ def test_refused_virtual_service_changes_nothing(canary_router: EnvoyRouter):
         canary_router.apply_virtual_service(bad)
     assert canary_router.render() == before
     assert canary_router.get_routes(spec) == Routes(90, 10)
+
+
+def test_each_side_answers_on_its_own_service_address(canary_router: EnvoyRouter):
+    """Like a Kubernetes Service: `NAME-canary.NAMESPACE` reaches the canary whatever the split."""
+    spec = canary_spec()
+    canary_router.set_routes(spec, 100, 0)
+
+    def version(host: str) -> str:
+        return requests.get(canary_router.gateway.listener_url, headers={"Host": host},
+                            timeout=HTTP_TIMEOUT_S).headers["X-Version"]
+
+    assert version(f"croc-hunter-canary.{NAMESPACE}") == "v2"
+    assert version(f"croc-hunter-canary.{NAMESPACE}.svc.cluster.local:80") == "v2"
+    assert version(f"croc-hunter-primary.{NAMESPACE}") == "v1"
+    canary_router.finalize(spec)
+    assert canary_router.virtual_hosts() == []

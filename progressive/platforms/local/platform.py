@@ -200,6 +200,15 @@ class LocalPlatform:
     def prometheus_url(self) -> str:
         return self.prometheus.url
 
+    def gateway_host(self, spec) -> str | None:
+        """Host header that reaches `spec`'s route through the gateway (None: the catch-all)."""
+        return spec.hosts[0] if getattr(spec, "hosts", None) else None
+
+    def state_store(self):
+        from progressive.engine.state import FileStateStore
+
+        return FileStateStore(self.state_dir)
+
     @property
     def features(self) -> frozenset[str]:
         return ALL_FEATURES
