@@ -33,10 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from progressive.clock import RealClock
-from progressive.engine import Engine, EventLog, FileStateStore, Phase, expected_ticks
+from progressive.engine import (
+    Engine,
+    EventLog,
+    FileStateStore,
+    Phase,
+    RolloutTimeout,
+    expected_ticks,
+)
 from progressive.engine.bounds import progress_deadline_bound
 from progressive.engine.shipper import ShipperRelease
-from progressive.errors import UserError
+from progressive.errors import BehaviourFailed, UserError
 from progressive.model.types import ApplicationSpec, CanarySpec, Spec, VirtualServiceSpec
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
@@ -223,7 +230,7 @@ def _load(platform, rps: float, host: str | None, state_dir: Path, say: Say):
     if rps <= 0:
         yield None
         return
-    from load.traffic import traffic
+    from load.traffic import LoadError, traffic
 
     users = max(1, min(MAX_USERS, math.ceil(rps * USERS_PER_RPS)))
     workdir = Path(tempfile.mkdtemp(prefix="load-", dir=state_dir))
@@ -232,11 +239,13 @@ def _load(platform, rps: float, host: str | None, state_dir: Path, say: Say):
             + (f", Host {host}" if host else ""))
         with traffic(platform.gateway_url, rps=rps, users=users, host_header=host,
                      workdir=workdir) as run:
-            run.wait_for_requests(1, timeout=LOAD_START_TIMEOUT_S)
+            try:
+                run.wait_for_requests(1, timeout=LOAD_START_TIMEOUT_S)
+            except (LoadError, TimeoutError) as exc:
+                raise UserError(f"the load did not start (Locust): {exc}") from None
             yield run
     finally:
-        with _teardown_shielded():
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _summarise(run, new_version: str) -> Traffic | None:
@@ -254,8 +263,8 @@ def _summarise(run, new_version: str) -> Traffic | None:
         out.failed += 1
         if r.version != new_version:
             out.failed_not_new += 1
-        elif out.first_failure_of_new is None:
-            out.first_failure_of_new = r.started
+        else:  # records are in completion order; a slow failure may have started earlier
+            out.first_failure_of_new = min(r.started, out.first_failure_of_new or r.started)
     return out
 
 
@@ -326,7 +335,10 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
         triggered = time.time()
         workloads.deploy(spec.target, new)
         ticks_before = len(engine.tick_cpu_s)
-        state = engine.run_until_done()
+        try:
+            state = engine.run_until_done()
+        except RolloutTimeout as exc:
+            raise BehaviourFailed(f"{spec.target} {new.version}: {exc}") from None
         duration = time.time() - triggered
     cpu = engine.tick_cpu_s
     return CanaryResult(spec, state.phase.value, new.version, primary.version, duration,

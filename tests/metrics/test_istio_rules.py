@@ -262,3 +262,16 @@ def test_traffic_that_stopped_is_no_values_and_counts_are_exact(mesh):
         3 * (short_window_s + SCRAPE_INTERVAL_S + EVALUATION_INTERVAL_S),
     )
     assert "NaN" in reason
+
+
+def test_a_workload_without_requests_has_zero_series(mesh):
+    """Series exist (at 0) from the cluster's creation, so rate() counts the first requests."""
+    selector = f'destination_workload="{workload("idle")}", destination_workload_namespace="{NAMESPACE}"'
+
+    def zeros() -> tuple[float, float] | None:
+        total = mesh.provider.run_query(f'sum(istio_requests_total{{{selector}, response_code="200"}})')
+        inf = mesh.provider.run_query(
+            f'sum(istio_request_duration_milliseconds_bucket{{{selector}, le="+Inf"}})')
+        return (total, inf)
+
+    assert _timed("zero-valued series of the idle workload", zeros, WINDOW_BOUND_S) == (0.0, 0.0)

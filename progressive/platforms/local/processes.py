@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -21,6 +21,7 @@ import requests
 import yaml
 
 from progressive.metrics.builtin import prometheus_duration
+from progressive.platforms.local.envoy import RQ_TIME_BUCKETS_MS
 from progressive.platforms.local.processes import (
     LOOPBACK,
     ManagedProcess,
@@ -54,6 +55,13 @@ def istio_recording_rules() -> dict:
     router charged to the cluster, including the 503s Envoy generates itself for a refused
     connection or a cluster with no endpoint (unlike `envoy_cluster_upstream_rq_total`); the
     tests pin that down. A recorded sum of counters is still a counter: rate() works on it.
+
+    Envoy creates its per-code counters and latency buckets at a cluster's first response, and
+    rate() needs two samples of a series, so a canary's first requests after a step would be
+    invisible for a scrape or two: a "no data" check (Flagger's well-known first-step "no
+    values found"). Every cluster therefore also gets 0-valued `response_code="200"` and
+    bucket series from the moment it exists (`or` keeps the real series where there is one);
+    the real counter continues from 0, so rate() counts a canary's requests from the first.
     """
     cluster = f'job="envoy", envoy_cluster_name=~"{CLUSTER_NAME_REGEX}"'
 
@@ -66,16 +74,25 @@ def istio_recording_rules() -> dict:
         keep = ", ".join(("destination_workload_namespace", "destination_workload", *extra))
         return f"sum by ({keep}) ({split})"
 
+    def zero(label: str, value: str) -> str:
+        """A 0-valued series for every cluster (from a counter Envoy creates with the cluster)."""
+        return (f'label_replace(envoy_cluster_upstream_rq_completed{{{cluster}}} * 0, '
+                f'"{label}", "{value}", "", "")')
+
     requests_expr = by_workload(
         f'label_replace(envoy_cluster_upstream_rq{{{cluster}}}, "response_code", "$1", '
         '"envoy_response_code", "(.*)")',
         "response_code",
+    ) + " or " + by_workload(zero("response_code", "200"), "response_code")
+    bucket_expr = " or ".join(
+        [by_workload(f"envoy_cluster_upstream_rq_time_bucket{{{cluster}}}", "le")]
+        + [by_workload(zero("le", le), "le") for le in (*map(str, RQ_TIME_BUCKETS_MS), "+Inf")]
     )
     rules = [
         {"record": "istio_requests_total", "expr": requests_expr, "labels": _istio_labels()},
         {
             "record": "istio_request_duration_milliseconds_bucket",
-            "expr": by_workload(f"envoy_cluster_upstream_rq_time_bucket{{{cluster}}}", "le"),
+            "expr": bucket_expr,
             "labels": _istio_labels(),
         },
     ]
