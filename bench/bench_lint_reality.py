@@ -14,8 +14,9 @@ The experiment
 - Loads (Locust at a constant rate through the gateway; Envoy picks the canary per request):
   RISKY_RPS, where lint predicts no data at the first check about a third of the time, and
   SAFE_RPS, where it predicts well under 1%.
-- Runs: per load, rollouts one after the other, each to a new version (v2, v3, ...). Run 0 is
-  a warm-up and not counted: a brand-new counter series hides its first requests from rate().
+- Runs: per load, rollouts one after the other (one engine, one canary), each to a new
+  version. Run 0 of each load is a warm-up and not counted: a brand-new counter series hides
+  its first requests from rate(), and the load has just started.
   Before each trigger the script waits until the longest window plus the metrics lag has
   passed since the canary last got traffic, so no window sees the previous canary.
 - Observation: whether the first metric-check event after the run's `new_revision` says
@@ -83,42 +84,44 @@ def first_check(events: list[dict], since: float) -> dict | None:
     return None
 
 
-def run_load(platform, work_dir: Path, spec, rps: float, runs: int) -> tuple[int, int]:
-    """(no-data first checks, counted runs) over `runs` rollouts at `rps`."""
+def run_load(engine, platform, rps: float, runs: int) -> tuple[int, int]:
+    """(no-data first checks, counted runs) over `runs` rollouts at `rps` (after a warm-up)."""
+    scaled = engine.spec
+    longest = max(m.interval_s for m in scaled.analysis.metrics)
+    bound = rollout_bounds(scaled)[1] + scaled.progress_deadline_s
+    no_data = counted = 0
+    users = max(1, min(10, int(rps)))
+    with traffic(platform.gateway_url, rps=rps, users=users,
+                 host_header=scaled.hosts[0] if scaled.hosts else None) as load:
+        load.wait_for_requests(10, timeout=30)
+        for n in range(runs + 1):
+            since = time.time()
+            engine.trigger(AppVersion(f"v{rps:g}-{n}"))
+            check = wait_until(lambda s=since: first_check(engine.events(), s),
+                               timeout=bound, what="the first metric check of the rollout")
+            engine.wait_done(timeout=bound)
+            if n > 0:  # run 0 warms up (first use of the canary's series, a new load)
+                counted += 1
+                no_data += check["message"].startswith("no data")
+            quiet_from = max(e["t"] for e in engine.events()
+                             if e["action"] in ("finalise", "rollback"))
+            clear_at = quiet_from + longest + LAG_S
+            wait_until(lambda c=clear_at: time.time() >= c,
+                       timeout=max(0.0, clear_at - time.time()) + 5,
+                       what="the windows to forget the previous canary")
+    return no_data, counted
+
+
+def start_engine(platform, work_dir: Path, spec):
     engine = make_engine("bundled", platform, work_dir, time_scale=TIME_SCALE)
     try:
         engine.apply(spec, AppVersion("v1"))
-        scaled = engine.spec
-        longest = max(m.interval_s for m in scaled.analysis.metrics)
-        bound = rollout_bounds(scaled)[1] + scaled.progress_deadline_s
-        no_data = counted = 0
-        users = max(1, min(10, int(rps)))
-        with traffic(platform.gateway_url, rps=rps, users=users,
-                     host_header=scaled.hosts[0] if scaled.hosts else None) as load:
-            load.wait_for_requests(10, timeout=30)
-            for n in range(runs + 1):
-                since = time.time()
-                engine.trigger(AppVersion(f"v{n + 2}"))
-                check = wait_until(lambda s=since: first_check(engine.events(), s),
-                                   timeout=bound, what="the first metric check of the rollout")
-                engine.wait_done(timeout=bound)
-                if n > 0:  # run 0 warms up the canary's counter series
-                    counted += 1
-                    no_data += check["message"].startswith("no data")
-                quiet_from = max(e["t"] for e in engine.events()
-                                 if e["action"] in ("finalise", "rollback"))
-                clear_at = quiet_from + longest + LAG_S
-                wait_until(lambda c=clear_at: time.time() >= c,
-                           timeout=max(0.0, clear_at - time.time()) + 5,
-                           what="the windows to forget the previous canary")
-        return no_data, counted
-    finally:
+    except TimeoutError:
+        for e in engine.events()[-8:]:
+            print(f"  event: {e}", file=sys.stderr)
         engine.close()
-        try:
-            platform.router().finalize(engine.spec or spec)
-            platform.workloads(NAMESPACE).stop_all()
-        except Exception:  # noqa: BLE001 - cleanup is best effort; the figures stand
-            pass
+        raise
+    return engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,19 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lint-reality-") as tmp:
         platform = make_platform("local", Path(tmp) / "state")
         platform.up()
+        engine = None
         try:
+            engine = start_engine(platform, Path(tmp) / "engine", spec)
             for rps in (RISKY_RPS, SAFE_RPS):
                 runs = args.runs or RUNS[rps]
                 p = lint(spec, rps, time_scale=TIME_SCALE, metrics_lag_s=LAG_S).steps[0]
                 p_lag = p.checks[0].p_no_data
                 p_ideal = lint(spec, rps, time_scale=TIME_SCALE).steps[0].checks[0].p_no_data
-                k, n = run_load(platform, Path(tmp) / f"engine-{rps:g}", spec, rps, runs)
+                k, n = run_load(engine, platform, rps, runs)
                 lo, hi = acceptance_interval(n, p_lag, ALPHA)
                 verdict = "ok" if lo <= k <= hi else "MISMATCH"
                 ok &= verdict == "ok"
                 rows.append((f"{rps:g} req/s", str(n), f"{k} ({k / n:.1%})",
                              f"{p_lag:.1%} (no lag: {p_ideal:.1%})", f"[{lo}, {hi}]", verdict))
         finally:
+            if engine is not None:
+                engine.close()
             platform.down()
     print("| load | runs | no data | predicted | accepted counts (alpha 1e-4) | verdict |")
     print("|---|---|---|---|---|---|")

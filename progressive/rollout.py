@@ -320,6 +320,8 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
         state = _initialise(engine, workloads, spec)
         primary = workloads.app(spec.primary_name)
         if workloads.spec_hash(spec.primary_name) == new.spec_hash():
+            workloads.deploy(spec.target, new)  # a revert to what is live: the engine notes it
+            state = engine.tick()
             return CanaryResult(spec, state.phase.value, new.version, primary.version, 0.0, 0,
                                 0, events.records, None, nothing_to_do=True)
         if state.phase not in (Phase.PROGRESSING, Phase.WAITING_PROMOTION) and \

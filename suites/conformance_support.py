@@ -58,9 +58,20 @@ class Observation:
     def weights_seen(self) -> list[int]:
         return observed_sequence(self.timeline)
 
-    def step_shares(self, canary_version: str, alpha: float = DEFAULT_ALPHA):
-        return join(self.timeline, self.records, canary_version=canary_version,
+    def step_shares(self, canary_version: str, alpha: float = DEFAULT_ALPHA,
+                    until: float | None = None):
+        """Observed canary share per weight step (requests completed before `until`)."""
+        records = self.records if until is None else self.records.between(0.0, until)
+        return join(self.timeline, records, canary_version=canary_version,
                     guard_s=PROPAGATION_GUARD_S, alpha=alpha)
+
+    def promotion_started(self) -> float:
+        """When the tick that promoted began (its first event): until then only the canary
+        runs the new version; the promotion then rolls it out to the primary."""
+        promote_t = next(e["t"] for e in self.events if e["action"] == "promote")
+        previous_tick = max(e["t"] for e in self.events
+                            if e["action"] == "tick" and e["t"] < promote_t)
+        return min(e["t"] for e in self.events if previous_tick < e["t"] <= promote_t)
 
     def explain(self, last: int = 8) -> str:
         """The engine's recent story, for assertion messages."""

@@ -113,10 +113,14 @@ def test_shipper_steps_switch_and_roll_back(platform, engine, shipper):
 
     assert green_direct, "green had no address of its own at staging"
     assert forward == [0, 50, 100], f"forward weights {forward}"
-    assert observed_sequence(timeline) == [0, 50, 100, 50, 0], "rollback did not switch back"
+    back = observed_sequence(timeline)[len(forward):]
+    # The backward move passes 50/50 for as long as two router updates take (milliseconds):
+    # the poller may or may not see it; it must never see anything else.
+    assert back in ([50, 0], [0]), f"rollback did not switch back cleanly: {back}"
     failures = [r for r in run.records if r.status == 0 or r.status >= 500]
     assert not failures, f"{len(failures)} requests failed across the switches"
     shares = {s.canary_weight: s for s in join(timeline, run.records, canary_version="green")}
     assert shares[100].k == shares[100].n > 0, "blue answered while green had all traffic"
     assert shares[0].k == 0, "green answered before it had traffic"
-    assert workloads.replicas(release.contender) == 0, "green kept capacity after the rollback"
+    # Back at step 0 (staging): green keeps its capacity but no traffic; blue has both again.
+    assert workloads.replicas(release.incumbent) == shipper.replicas, "blue lacks capacity"

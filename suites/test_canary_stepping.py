@@ -45,9 +45,8 @@ def test_traffic_share_follows_each_step(rollout_under_load, namespace):
     spec = load_spec("seed-canary.yaml", namespace)
     obs = rollout_under_load(spec, V1, V2)
 
-    promoted_at = next(e["t"] for e in obs.events if e["action"] == "promote")
-    # Until the promotion only the canary runs v2; after it the primary does too.
-    steps = [s for s in obs.step_shares(canary_version="v2") if s.n > 0 and s.t1 < promoted_at]
+    until = obs.promotion_started()  # after it the primary runs v2 too
+    steps = [s for s in obs.step_shares(canary_version="v2", until=until) if s.n > 0]
     assert steps, "no request fell inside any weight step"
     bad = [s for s in steps if not s.consistent]
     assert not bad, f"share out of its acceptance interval: {bad}"

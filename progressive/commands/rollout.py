@@ -59,8 +59,8 @@ def rollout_command(
     try:
         _run(lib, spec_file, options)
     except KeyboardInterrupt:
-        # Typer turns KeyboardInterrupt into a return value that cli.main drops (exit 0);
-        # SystemExit reaches cli.main intact.
+        # Typer turns KeyboardInterrupt into a bare return code, so cli.main never sees it:
+        # say what happened here; SystemExit reaches cli.main as the exit code.
         Console(stderr=True).print("interrupted; everything started was stopped")
         raise SystemExit(130) from None
 
