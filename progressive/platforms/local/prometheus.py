@@ -33,8 +33,8 @@ from progressive.platforms.local.processes import (
 from progressive.routing.names import CLUSTER_NAME_REGEX
 from progressive.waiting import wait_until
 
-SCRAPE_INTERVAL_S = 1.0
-EVALUATION_INTERVAL_S = 1.0
+SCRAPE_INTERVAL_S = 0.5  # short, so a time-scaled 1.5 s analysis interval sees fresh data
+EVALUATION_INTERVAL_S = 0.5
 # Prometheus hands newly discovered targets to its scrape loops at most every 5 s.
 TARGET_UPDATE_S = 5.0
 READY_TIMEOUT_S = 30.0  # ready in < 2 s when idle; WAL replay after a kill and a busy host add more
