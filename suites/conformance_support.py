@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from load.recording import failure_count, version_counts
 from load.timeline import WeightTimeline, join, observed_sequence
+from load.traffic import traffic
 from progressive.model import load_specs
 from progressive.model.types import CanarySpec
 from progressive.stats import DEFAULT_ALPHA
@@ -172,3 +174,55 @@ def with_webhooks(spec: CanarySpec, *hooks, threshold: int | None = None) -> Can
     if threshold is not None:
         changes["threshold"] = threshold
     return dataclasses.replace(spec, analysis=dataclasses.replace(a, **changes))
+
+
+def observe_rollout(platform, engine, spec: CanarySpec, initial, new, *, rps: float = LOAD_RPS,
+                    host: str | None = None, timeout: float | None = None,
+                    during=None) -> Observation:
+    """Given `spec` at `initial`, when `new` is deployed under load, observe the rollout.
+
+    `during(engine, timeline)` runs right after the trigger, while the rollout goes on (open a
+    gate, kill a process). Waits end within bounds derived from the (time-scaled) spec.
+    """
+    from progressive.engine.bounds import run_bound
+
+    engine.apply(spec, initial)
+    router = platform.router()
+    scaled = engine.spec
+    bound = timeout if timeout is not None else run_bound(scaled)
+    host = host or platform.gateway_host(spec)
+    with ExitStack() as stack:
+        timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
+        load = stack.enter_context(
+            traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
+        )
+        load.wait_for_requests(10, timeout=30)
+        engine.trigger(new)
+        if during is not None:
+            during(engine, timeline)
+        status = engine.wait_done(timeout=bound)
+        load.wait_for_requests(len(load.records) + 20, timeout=10)  # traffic after the end
+    obs = Observation(scaled, timeline, load, status, engine.events())
+    attach_json("events", obs.events)
+    attach_json("weights seen", obs.weights_seen())
+    return obs
+
+
+@contextmanager
+def engine_session(platform, engine_name: str, work_dir: Path, time_scale: float):
+    """An engine under test whose rollouts' routes and workloads are removed afterwards."""
+    from progressive.engines import make_engine
+
+    engine = make_engine(engine_name, platform, work_dir, time_scale=time_scale)
+    try:
+        yield engine
+    finally:
+        engine.close()  # stop the controller before its routes and workloads go
+        spec = engine.spec
+        if spec is not None:
+            for step in (lambda: platform.router().finalize(spec),
+                         lambda: platform.workloads(spec.namespace).stop_all()):
+                try:
+                    step()
+                except Exception:  # noqa: BLE001 - cleanup is best effort, the verdict stands
+                    pass

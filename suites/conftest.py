@@ -5,56 +5,37 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 import pytest
-from conformance_support import LOAD_RPS, LOAD_USERS, Observation, attach_json
+from conformance_support import engine_session, observe_rollout
 
-from load.timeline import WeightTimeline
-from load.traffic import traffic
-from progressive.model.types import CanarySpec
+from progressive.pytest_plugin import _time_scale
+
+
+def _rollouts(platform, config, work_dirs):
+    """(run, stack): `run(spec, initial, new, ...)` observes one rollout with a fresh engine;
+    closing the stack stops the engines and removes their routes and workloads."""
+    stack = ExitStack()
+
+    def run(spec, initial, new, **options):
+        engine = stack.enter_context(engine_session(
+            platform, config.getoption("--engine"), next(work_dirs), _time_scale(config)))
+        return observe_rollout(platform, engine, spec, initial, new, **options)
+
+    return run, stack
 
 
 @pytest.fixture
-def rollout_under_load(platform, engine, request):
-    """Run one rollout of `spec` from `initial` to `new` under load; return an Observation.
+def rollout_under_load(platform, pytestconfig, tmp_path):
+    """One rollout under load per call, judged by this test alone."""
+    dirs = (tmp_path / f"engine-{i}" for i in range(100))
+    run, stack = _rollouts(platform, pytestconfig, dirs)
+    with stack:
+        yield run
 
-    `during(engine, timeline)` runs right after the trigger, while the rollout goes on.
-    Cleans up the test's routes and workloads afterwards.
-    """
-    specs: list[CanarySpec] = []
 
-    def run(spec: CanarySpec, initial, new, *, rps: float = LOAD_RPS, host: str | None = None,
-            timeout: float | None = None, during=None) -> Observation:
-        from progressive.engine.bounds import run_bound
-
-        specs.append(spec)
-        engine.apply(spec, initial)
-        router = platform.router()
-        scaled = engine.spec
-        bound = timeout if timeout is not None else run_bound(scaled)
-        host = host or platform.gateway_host(spec)
-        with ExitStack() as stack:
-            timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
-            load = stack.enter_context(
-                traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
-            )
-            load.wait_for_requests(10, timeout=30)
-            engine.trigger(new)
-            if during is not None:
-                during(engine, timeline)  # act mid-rollout: open a gate, kill a process...
-            status = engine.wait_done(timeout=bound)
-            load.wait_for_requests(len(load.records) + 20, timeout=10)  # traffic after the end
-        obs = Observation(scaled, timeline, load, status, engine.events())
-        attach_json("events", obs.events)
-        attach_json("weights seen", obs.weights_seen())
-        return obs
-
-    yield run
-    engine.close()  # stop the controller before its routes and workloads go
-    for spec in specs:
-        try:
-            platform.router().finalize(spec)
-        except Exception:  # noqa: BLE001 - cleanup is best effort, the test result stands
-            pass
-        try:
-            platform.workloads(spec.namespace).stop_all()
-        except Exception:  # noqa: BLE001
-            pass
+@pytest.fixture(scope="module")
+def module_rollout(platform, pytestconfig, tmp_path_factory):
+    """One rollout under load that several tests of a module judge (the run is the slow part)."""
+    dirs = (tmp_path_factory.mktemp("engine") for _ in range(100))
+    run, stack = _rollouts(platform, pytestconfig, dirs)
+    with stack:
+        yield run

@@ -1,7 +1,8 @@
 """Canary stepping: the weights walk the spec's steps, traffic follows them, promotion is clean.
 
 SEMANTICS.md §4, §5 and §12. Observed from outside: the router's live weights, the requests on
-the wire (who answered, with what status) and the engine's reported phase.
+the wire (who answered, with what status) and the engine's reported phase. One rollout of the
+seed's Canary is judged by the first three tests; the stepWeights spec gets its own.
 """
 
 from __future__ import annotations
@@ -13,25 +14,23 @@ from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 V1, V2 = AppVersion("v1"), AppVersion("v2")
+NAMESPACE = "conf-canary"
 
-SPECS = [
-    pytest.param("seed-canary.yaml", id="seed-v1alpha2"),
-    pytest.param("canary-stepweights.yaml", id="stepWeights"),
-]
+
+@pytest.fixture(scope="module")
+def seed_rollout(module_rollout):
+    return module_rollout(load_spec("seed-canary.yaml", NAMESPACE), V1, V2)
 
 
 @pytest.mark.conformance(
     "canary-stepping",
-    "the router walks exactly the weights the spec implies and the canary is promoted",
+    "the router walks exactly the weights the seed's Canary implies and the canary is promoted",
     features=["canary", "metrics-istio"],
 )
-@pytest.mark.parametrize("spec_file", SPECS)
-def test_weights_walk_the_steps_and_promote(rollout_under_load, namespace, spec_file):
-    spec = load_spec(spec_file, namespace)
-    obs = rollout_under_load(spec, V1, V2)
-
+def test_weights_walk_the_steps_and_promote(seed_rollout):
+    obs = seed_rollout
     assert obs.status.phase == "Succeeded", obs.explain()
-    expected = [0, *spec.analysis.weight_sequence(), 0]
+    expected = [0, *obs.spec.analysis.weight_sequence(), 0]
     assert obs.weights_seen() == expected, "weights seen in the router differ from the spec"
 
 
@@ -41,17 +40,15 @@ def test_weights_walk_the_steps_and_promote(rollout_under_load, namespace, spec_
     "with that weight (exact binomial test, false-alarm probability 1e-4 per step)",
     features=["canary", "metrics-istio"],
 )
-def test_traffic_share_follows_each_step(rollout_under_load, namespace):
-    spec = load_spec("seed-canary.yaml", namespace)
-    obs = rollout_under_load(spec, V1, V2)
-
+def test_traffic_share_follows_each_step(seed_rollout):
+    obs = seed_rollout
     until = obs.promotion_started()  # after it the primary runs v2 too
     steps = [s for s in obs.step_shares(canary_version="v2", until=until) if s.n > 0]
     assert steps, "no request fell inside any weight step"
     bad = [s for s in steps if not s.consistent]
     assert not bad, f"share out of its acceptance interval: {bad}"
     stepped = {s.canary_weight for s in steps if s.canary_weight > 0}
-    assert stepped >= set(spec.analysis.weight_sequence()), "a step carried no request at all"
+    assert stepped >= set(obs.spec.analysis.weight_sequence()), "a step carried no request"
 
 
 @pytest.mark.conformance(
@@ -59,15 +56,25 @@ def test_traffic_share_follows_each_step(rollout_under_load, namespace):
     "after promotion the primary answers with the new version and no request failed",
     features=["canary", "metrics-istio"],
 )
-def test_promotion_serves_new_version_without_failures(platform, rollout_under_load, namespace):
-    spec = load_spec("seed-canary.yaml", namespace)
-    obs = rollout_under_load(spec, V1, V2)
-
+def test_promotion_serves_new_version_without_failures(platform, seed_rollout):
+    obs = seed_rollout
+    spec = obs.spec
     assert obs.status.phase == "Succeeded"
     assert obs.failures() == 0, f"{obs.failures()} failed requests during the rollout"
-    primary = platform.workloads(namespace)
-    assert primary.app(spec.primary_name).version == "v2"
-    wait_until(lambda: primary.replicas(spec.canary_name) == 0, timeout=5,
+    workloads = platform.workloads(spec.namespace)
+    assert workloads.app(spec.primary_name).version == "v2"
+    wait_until(lambda: workloads.replicas(spec.canary_name) == 0, timeout=5,
                what="the canary to be scaled to zero")
     tail = obs.records.between(obs.records[-1].t - 0.5, obs.records[-1].t + 1)
     assert tail and all(r.version == "v2" for r in tail), "the gateway still answers v1"
+
+
+@pytest.mark.conformance(
+    "canary-step-weights",
+    "a Canary with stepWeights [1, 5, 25, 50] walks exactly that list and is promoted",
+    features=["canary", "stepWeights", "metrics-istio"],
+)
+def test_step_weights_list_is_walked(rollout_under_load, namespace):
+    obs = rollout_under_load(load_spec("canary-stepweights.yaml", namespace), V1, V2)
+    assert obs.status.phase == "Succeeded", obs.explain()
+    assert obs.weights_seen() == [0, 1, 5, 25, 50, 0]

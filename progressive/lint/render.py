@@ -10,6 +10,12 @@ from rich.table import Table
 
 from progressive.lint.advice import pct
 from progressive.lint.report import LintReport
+from progressive.model.types import MetricKind
+
+_CAPTION = (
+    "First check after each step: expected canary requests in its window and P(none); "
+    "if reached: given the rollout got there; held: once the weight has held a whole window; "
+    "catches: smallest error rate that fails the success-rate check with 95% probability.")
 
 
 def render(report: LintReport, console: Console) -> None:
@@ -25,12 +31,14 @@ def render(report: LintReport, console: Console) -> None:
     console.print(f"[bold]{report.namespace}/{report.name}[/] ({report.strategy}, every "
                   f"{report.interval_s:g}s, threshold {report.threshold}) at {load}{scale}",
                   highlight=False)
-    table = Table(show_lines=False, header_style="bold")
-    for col, justify in (("step", "left"), ("canary req/s", "right"), ("check", "left"),
-                         ("window", "right"), ("requests in window", "right"),
-                         ("P(no data)", "right"), ("P(no data) if reached", "right"),
-                         ("P(no data) held", "right"), ("catches errors >=", "right")):
-        table.add_column(col, justify=justify, overflow="fold")
+    table = Table(show_lines=False, header_style="bold", caption=_CAPTION,
+                  caption_justify="left")
+    for col, justify in (("step", "left"), ("canary\nreq/s", "right"), ("check", "left"),
+                         ("window", "right"), ("requests\nin window", "right"),
+                         ("P(no data)", "right"), ("P(no data)\nif reached", "right"),
+                         ("P(no data)\nheld", "right"), ("catches\nerrors >=", "right")):
+        table.add_column(col, justify=justify, no_wrap=col == "check",
+                         min_width=max(len(line) for line in col.split("\n")))
     for step in report.steps:
         for n, c in enumerate(step.checks):
             if c.min_error_rate_caught is None:
@@ -41,7 +49,7 @@ def render(report: LintReport, console: Console) -> None:
                 caught = pct(c.min_error_rate_caught)
             table.add_row(
                 step.label if n == 0 else "", f"{step.canary_rps:.3g}" if n == 0 else "",
-                c.name, f"{c.window_s:g}s", _count(c.expected_requests),
+                _check_label(c), f"{c.window_s:g}s", _count(c.expected_requests),
                 pct(c.p_no_data_window), "-" if c.p_no_data is None else pct(c.p_no_data),
                 pct(c.p_no_data_held), caught)
         if not step.checks:
@@ -79,3 +87,12 @@ def _odds(figures: dict, key: str) -> str:
     if figures[key] == 0:
         return f"0 of {figures['runs']} runs (95% <= {pct(hi)})"
     return f"{pct(figures[key])} (95% {pct(lo)}..{pct(hi)}, {figures['runs']} runs)"
+
+
+def _check_label(c) -> str:
+    """What the check asserts, in few words (the spec's names can be long)."""
+    if c.kind == MetricKind.REQUEST_SUCCESS_RATE.value and c.bound is not None:
+        return f"success >= {c.bound:g}%"
+    if c.kind == MetricKind.REQUEST_DURATION.value and c.bound is not None:
+        return f"P99 <= {c.bound:g}ms"
+    return c.name

@@ -40,10 +40,11 @@ POWER = 0.95  # "catches" means fails the check with at least this probability
 class CheckFigures:
     name: str
     kind: str
+    bound: float | None  # the check's min (success rate) or max (duration, custom)
     window_s: float
     # the first check after the step, when every earlier check passed:
     expected_requests: float  # expected canary requests in the window
-    p_no_data_window: float  # P(none of them), exp(-expected_requests)
+    p_no_data_window: float  # P(none of them): exp(-expected_requests) without a metrics lag
     p_fail_good: float  # P(a good release fails this check there)
     min_error_rate_caught: float | None  # success-rate checks: caught with >= 95%
     # P(the first check at this step sees no request | the rollout got here), any path;
@@ -95,12 +96,17 @@ class LintReport:
         return _finite(data)
 
 
-def lint(spec: CanarySpec, rps: float, *, error_rate: float = 0.0, bad_error_rate: float = 0.05,
-         time_scale: float = 1.0, canary_rps: float = 0.0, match_share: float | None = None,
-         metrics_lag_s: float = 0.0, max_false_rollback: float = 0.01, max_bad_promotion: float = 0.05,
+def lint(spec: CanarySpec, rps: float, *, error_rate: float = 0.0,
+         bad_error_rate: float = 0.05, time_scale: float = 1.0, canary_rps: float = 0.0,
+         match_share: float | None = None, metrics_lag_s: float = 0.0,
+         max_false_rollback: float = 0.01, max_bad_promotion: float = 0.05,
          no_data_target: float = 0.01, runs: int = DEFAULT_RUNS,
          seed: int = DEFAULT_SEED) -> LintReport:
-    """The odds of `spec` at `rps` production req/s (see the module docstring for the verdict)."""
+    """The odds of `spec` at `rps` production req/s (see the module docstring for the verdict).
+
+    `time_scale` multiplies every duration of the spec first (as `rollout` does); the other
+    options are the CLI's (progressive/commands/lint.py). Raises UserError for a bad input.
+    """
     _check_inputs(spec, rps, error_rate, bad_error_rate, time_scale, canary_rps, match_share,
                   max_false_rollback, max_bad_promotion, no_data_target, runs)
     run_spec = spec.scaled(time_scale) if time_scale != 1.0 else spec
@@ -182,7 +188,8 @@ def step_figures(spec: CanarySpec, traffic: Traffic, error_rate: float,
             means = first_check_means(spec, traffic, i, c.interval_s)
             held = steady * c.interval_s
             step.checks.append(CheckFigures(
-                c.name, c.kind.value, c.interval_s, sum(means) / len(means),
+                c.name, c.kind.value, c.min if c.min is not None else c.max, c.interval_s,
+                sum(means) / len(means),
                 sum(map(p_no_data, means)) / len(means), check_fail(means, error_rate, c),
                 min_error_rate_caught(means, c, POWER),
                 error_free.p_no_data_on_arrival(i, c.interval_s), held, p_no_data(held)))

@@ -77,7 +77,7 @@ class TestJson:
         assert report["verdict"]["reasons"]
         assert report["inputs"]["rps"] == 1.0 and report["inputs"]["bad_error_rate"] == 0.05
         assert [s["weight"] for s in report["steps"]] == [10, 20, 30, 40, 50]
-        check_keys = {"name", "kind", "window_s", "expected_requests", "p_no_data_window",
+        check_keys = {"name", "kind", "bound", "window_s", "expected_requests", "p_no_data_window",
                       "p_fail_good", "min_error_rate_caught", "p_no_data",
                       "expected_requests_held", "p_no_data_held"}
         for step in report["steps"]:
