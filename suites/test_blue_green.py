@@ -26,17 +26,18 @@ BLUE, GREEN = AppVersion("blue"), AppVersion("green")
 
 def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: float,
                         rps: int = 40):
-    """A `rollout` webhook asking the load tester to drive the green's own address.
+    """Load-test webhooks driving green's own address, as Flagger's load tester would.
 
-    Each analysis tick asks for two intervals of load (an identical running job is not
-    started twice), so green has traffic in every query window.
+    A `pre-rollout` hook starts the load at the first analysis tick, so the first metric
+    check (the next tick) finds data; a `rollout` hook on every tick keeps it going (an
+    identical running job is not started twice). Each job lasts two intervals.
     """
-    interval = max(1, round(spec.analysis.interval_s * time_scale * 2))
-    hook = Webhook("green-load", HookType.ROLLOUT, tester.url, timeout_s=5, metadata={
-        "type": "load", "url": gateway_url + "/", "rps": str(rps), "duration": f"{interval}s",
-        "headers": f"Host: {spec.canary_name}.{spec.namespace}",
-    })
-    return with_webhooks(spec, hook)
+    duration = max(1, round(spec.analysis.interval_s * time_scale * 2))
+    metadata = {"type": "load", "url": gateway_url + "/", "rps": str(rps),
+                "duration": f"{duration}s", "headers": f"Host: {spec.canary_name}.{spec.namespace}"}
+    hooks = [Webhook(f"green-load-{kind.value}", kind, tester.url, timeout_s=5, metadata=metadata)
+             for kind in (HookType.PRE_ROLLOUT, HookType.ROLLOUT)]
+    return with_webhooks(spec, *hooks)
 
 
 @pytest.mark.conformance(

@@ -7,7 +7,10 @@ the process that started it.
 
 When a workload's replicas change, the platform republishes them as the workload's Envoy
 cluster endpoints and as Prometheus scrape targets. A supervisor thread in the process that
-owns the platform restarts dead replicas (see workloads.py).
+owns the platform restarts dead replicas (see workloads.py), and a dead Envoy gateway or
+Prometheus (`AUTO_RESTART`), each on its ports with its current files: Envoy reloads the last
+routes and clusters the router and the workloads wrote under STATE/envoy/ (the weights the
+engine had set, not 100/0), Prometheus its data and scrape targets.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from progressive.waiting import wait_until
 
 GATEWAY_READY_TIMEOUT_S = 20.0
 SUPERVISE_EVERY_S = 0.5
+AUTO_RESTART = frozenset({"gateway", "prometheus"})
+# down() waits this long for a restart in progress (Prometheus' ready bound and Envoy's).
+SUPERVISOR_JOIN_S = 60.0
 
 
 class LocalPlatform:
@@ -47,6 +53,7 @@ class LocalPlatform:
         self._stop = threading.Event()
         self._router = None
         self._metrics = None
+        self.auto_restart = set(AUTO_RESTART)  # a test may take a server out to restart it itself
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -93,6 +100,7 @@ class LocalPlatform:
         platform._stop = threading.Event()
         platform._router = None
         platform._metrics = None
+        platform.auto_restart = set(AUTO_RESTART)
         return platform
 
     @staticmethod
@@ -116,16 +124,30 @@ class LocalPlatform:
 
     def _supervise(self) -> None:
         while not self._stop.wait(SUPERVISE_EVERY_S):
+            self._restart_dead_servers()
             for wl in list(self._workloads.values()):
                 try:
                     wl.reconcile()
                 except Exception:  # noqa: BLE001 - a supervisor must not die; next round retries
                     continue
 
+    def _restart_dead_servers(self) -> None:
+        """Restart the gateway / Prometheus if dead; a failed restart is retried next round."""
+        for name, server in (("gateway", self.gateway), ("prometheus", self.prometheus)):
+            if name not in self.auto_restart or self._stop.is_set() or server.alive():
+                continue
+            try:
+                server.restart()
+                if name == "gateway":  # the admin port moves if it was taken meanwhile
+                    self.prometheus.set_envoy_target(self.gateway.admin_url.removeprefix("http://"))
+                    self._write_platform_file()
+            except Exception:  # noqa: BLE001 - a supervisor must not die; next round retries
+                continue
+
     def down(self) -> None:
         self._stop.set()
         if self._supervisor is not None:
-            self._supervisor.join(timeout=5)
+            self._supervisor.join(timeout=SUPERVISOR_JOIN_S)
             self._supervisor = None
         for step in (self.prometheus.stop, self.gateway.stop):
             try:
