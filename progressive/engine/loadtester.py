@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from progressive.engine.state import write_atomically
+from progressive.fsutil import atomic_write
 from progressive.model.durations import DurationError, parse_duration
 
 LOOPBACK = "127.0.0.1"
@@ -406,7 +406,7 @@ async def _serve(port: int, port_file: Path | None, allow_remote: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if port_file is not None:
-        write_atomically(port_file, f"{bound}\n")
+        atomic_write(port_file, f"{bound}\n")
     print(f"load tester listening on http://{LOOPBACK}:{bound}/", flush=True)
     try:
         await stop.wait()

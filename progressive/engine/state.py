@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
+
+from progressive.fsutil import atomic_write
 
 
 class Phase(str, enum.Enum):
@@ -138,23 +139,4 @@ class FileStateStore:
 
     def save(self, state: CanaryState) -> None:
         text = json.dumps(state.to_dict(), indent=1, sort_keys=True)
-        write_atomically(self.path(state.namespace, state.name), text)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: a reader sees the old or the new file.
-
-    (The same technique as platforms/local/processes.atomic_write, which the engine may not
-    import: the layering contract forbids engine -> platforms.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.is_file():
-            tmp.unlink()
+        atomic_write(self.path(state.namespace, state.name), text)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from progressive.fsutil import atomic_write
 from progressive.model.types import CanarySpec, VirtualServiceSpec
 from progressive.routing.base import RouterError, Routes
 from progressive.routing.names import cluster_name
@@ -163,7 +163,7 @@ class EnvoyRouter:
                 config = render_route_config(hosts)
                 if json.dumps(hosts, sort_keys=True) != before or not self._file_has(config):
                     self.gateway.set_route_config(config)
-                    _atomic_write(self.state_path, {"virtual_hosts": hosts})
+                    atomic_write(self.state_path, json.dumps({"virtual_hosts": hosts}, indent=1, sort_keys=True))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -269,15 +269,6 @@ def _service_key(canary: CanarySpec, workload: str) -> str:
 def _clusters(canary: CanarySpec) -> tuple[str, str]:
     return (cluster_name(canary.namespace, canary.primary_name),
             cluster_name(canary.namespace, canary.canary_name))  # fmt: skip
-
-
-def _atomic_write(path: Path, doc: dict) -> None:
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _next_seq(hosts: dict) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
 from engine_fakes import CANARY, Rig, hook, make_spec, new_rig, with_hooks
@@ -57,7 +58,7 @@ def test_a_failed_save_leaves_the_previous_state_file_whole(tmp_path):
     before = path.read_text()
     for tmp in path.parent.glob(".*"):
         tmp.unlink()
-    blocker = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    blocker = path.parent / f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}"
     blocker.mkdir()  # the temp file cannot be created: the write fails before the rename
     rig.deploy("v2")
     with pytest.raises(OSError):

@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from progressive.errors import MissingBinary
+from progressive.fsutil import atomic_write  # noqa: F401 - re-exported for the platform modules
 
 LOOPBACK = "127.0.0.1"
 
@@ -215,17 +216,6 @@ def stop_all_recorded(state_dir: Path, timeout: float = 5.0) -> list[str]:
             stopped.append(str(data.get("name")))
         data["record_path"].unlink(missing_ok=True)
     return stopped
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same directory, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def pid_alive(pid: int, create_time: float | None) -> bool:

@@ -1,0 +1,27 @@
+"""Atomic file replacement, shared by every layer (engine state, router state, configs).
+
+A temp file in the same directory (so the rename stays on one filesystem), fsync, then
+`os.replace`: a reader (Envoy watching a directory, another process, a restarted engine) sees
+the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_file():
+            tmp.unlink()
