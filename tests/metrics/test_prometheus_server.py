@@ -34,7 +34,7 @@ def _up(provider: PrometheusProvider, selector: str) -> float:
     return provider.run_query(f"sum(up{{{selector}}})")
 
 
-def test_starts_on_loopback_ready_with_1s_scrape_and_the_istio_rules(prometheus, state_dir):
+def test_starts_on_loopback_ready_with_half_second_scrape_and_the_istio_rules(prometheus, state_dir):
     assert prometheus.url.startswith("http://127.0.0.1:")
     assert prometheus.port != 9090
     assert prometheus.alive() and prometheus.is_ready()
@@ -44,8 +44,8 @@ def test_starts_on_loopback_ready_with_1s_scrape_and_the_istio_rules(prometheus,
     assert (state_dir / "pids" / "prometheus.json").exists()
 
     config = requests.get(f"{prometheus.url}/api/v1/status/config", timeout=5).json()
-    assert "scrape_interval: 1s" in config["data"]["yaml"]
-    assert "evaluation_interval: 1s" in config["data"]["yaml"]
+    assert "scrape_interval: 500ms" in config["data"]["yaml"]
+    assert "evaluation_interval: 500ms" in config["data"]["yaml"]
     groups = requests.get(f"{prometheus.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     recorded = {r["name"] for g in groups for r in g["rules"]}
     assert {"istio_requests_total", "istio_request_duration_milliseconds_bucket"} <= recorded

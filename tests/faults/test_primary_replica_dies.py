@@ -1,0 +1,92 @@
+"""One of the primary's two replicas SIGKILLed in the middle of a rollout under load.
+
+Expected (SEMANTICS.md §4 step 3, workloads.py "Restarts"):
+- a tick that finds the primary not ready (1/2 replicas) waits: no failed check, no step;
+- the platform replaces the replica on its port after its back-off (0.5 s for a first
+  restart), as a kubelet restarts a container, within RESTART_BACKOFF_S[0] + SUPERVISE_EVERY_S
+  + BIND_TIMEOUT_S;
+- the rollout then goes on through every step to Succeeded with 0 failed checks;
+- requests: Envoy retries a refused connection on the other replica (Istio's default retry
+  policy), so only requests in flight on the killed replica may fail; none outside the window
+  from the kill to the replacement.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from fault_support import sigkill, ticks
+
+from load.recording import is_failure
+from progressive.platforms.local.platform import SUPERVISE_EVERY_S
+from progressive.platforms.local.workloads import BIND_TIMEOUT_S, RESTART_BACKOFF_S
+from progressive.waiting import wait_until
+from progressive.workloads.base import AppVersion
+
+pytestmark = pytest.mark.integration
+
+ATTEMPTS = 3  # a replica replaced between two ticks was not seen by the engine: kill again
+REPLACE_BOUND_S = RESTART_BACKOFF_S[-1] + SUPERVISE_EVERY_S + BIND_TIMEOUT_S
+
+
+def replica(state_dir, namespace: str, workload: str, index: int = 0) -> dict:
+    """The platform's record of one replica (pid, port), from STATE/workloads.json."""
+    db = json.loads((state_dir / "workloads.json").read_text())
+    return next(r for r in db[f"{namespace}/{workload}"]["replicas"] if r["index"] == index)
+
+
+def serving(port: int) -> bool:
+    return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200
+
+
+def test_a_dead_primary_replica_makes_the_engine_wait_and_is_replaced(rollout, figures):
+    kills: list[dict] = []
+
+    def kill_primary_replica(run):
+        state, ns, primary = run.platform.state_dir, run.spec.namespace, run.spec.primary_name
+        run.wait_weight(20)
+        for _ in range(ATTEMPTS):
+            old = replica(state, ns, primary)
+            kill = {"killed": sigkill(old["pid"]), "pid": old["pid"], "port": old["port"]}
+            kills.append(kill)
+
+            def replaced(old=old):
+                now = replica(state, ns, primary)
+                return now["pid"] != old["pid"] and serving(now["port"]) and now
+
+            new = wait_until(replaced, timeout=REPLACE_BOUND_S, what="the replica's replacement")
+            kill["replaced"], kill["new_port"] = time.time(), new["port"]
+            run.wait_event(lambda e: e["action"] == "tick", since=kill["replaced"],
+                           timeout=3 * run.spec.analysis.interval_s, what="the next tick")
+            if any(t.waited_for(primary) for t in ticks(run.engine.events(), kill["killed"])):
+                kill["seen_by_engine"] = True
+                return
+
+    obs, _ = rollout(AppVersion("v2"), kill_primary_replica, replicas=2,
+                     extra_s=ATTEMPTS * REPLACE_BOUND_S)
+    primary = obs.spec.primary_name
+    waited = [t for t in ticks(obs.events) if t.waited_for(primary)]
+    failures = [r for r in obs.records if is_failure(r.status)]
+    windows = [(k["killed"], k["replaced"]) for k in kills]
+    inside = [r for r in failures if any(a <= r.t <= b for a, b in windows)]
+    figures("kills", len(kills))
+    figures("replace_s", [round(k["replaced"] - k["killed"], 2) for k in kills])
+    figures("ticks_waiting_for_primary", len(waited))
+    figures("requests_failed_while_replaced", len(inside))
+    figures("requests_total", len(obs.records))
+    for r in inside:
+        print(f"failed {r.t - kills[0]['killed']:.3f}s after the first kill: status {r.status} "
+              f"version {r.version!r} latency {r.latency_ms:.0f} ms")
+
+    assert kills[-1].get("seen_by_engine"), f"no tick saw the primary not ready in {ATTEMPTS} kills"
+    assert all(k["new_port"] == k["port"] for k in kills), "the replica came back on another port"
+    for tick in waited:
+        assert "step" not in tick.actions and "check_failed" not in tick.actions, tick
+    assert obs.status.phase == "Succeeded", obs.explain(30)
+    assert obs.status.failed_checks == 0, obs.explain(30)
+    assert obs.weights_seen() == [0, 10, 20, 30, 40, 50, 0], obs.explain(30)
+    assert len(failures) == len(inside), "requests failed outside the replacement windows"
+
