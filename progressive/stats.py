@@ -108,7 +108,8 @@ class SequentialSplit:
     After each batch, a Wilson interval is computed at a level that spends the false-alarm
     budget over looks (look j uses alpha * 6 / (pi^2 j^2); the sum over all looks is alpha, so
     all looks together stay <= alpha by the union bound: a confidence sequence). The check stops as soon as the interval lies
-    inside [p - tolerance, p + tolerance] (consistent) or excludes p (inconsistent). With
+    inside [p - tolerance, p + tolerance] (consistent) or lies wholly outside that band
+    (inconsistent): an equivalence test, so a true share inside the band is never rejected. With
     `max_n` reached undecided, the verdict is taken from the final exact acceptance test.
     """
 
@@ -124,8 +125,9 @@ class SequentialSplit:
         lo, hi = _wilson(self.k, self.n, level)
         if lo >= self.p - self.tolerance and hi <= self.p + self.tolerance:
             return Verdict(True, True, self.n, self.k, (lo, hi), "share within tolerance")
-        if hi < self.p or lo > self.p:
-            return Verdict(True, False, self.n, self.k, (lo, hi), f"share excludes {self.p}")
+        if hi < self.p - self.tolerance or lo > self.p + self.tolerance:
+            return Verdict(True, False, self.n, self.k, (lo, hi),
+                           f"share outside {self.p} +/- {self.tolerance}")
         if self.n >= self.max_n:
             ok = consistent(self.k, self.n, self.p, self.alpha)
             return Verdict(True, ok, self.n, self.k, (lo, hi), "max sample size reached")

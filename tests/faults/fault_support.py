@@ -119,8 +119,9 @@ class Harness:
     """A harness process (`progressive ...` or `pytest ...`) and every process it recorded.
 
     `scan()` notes each pid recorded under the state dir (STATE/pids, and the load's
-    STATE/load-*/pids) with its create time, and the ports those pids listen on (psutil);
-    `leftovers()` lists the ones still alive or listening afterwards.
+    STATE/load-*/pids) and each descendant of the harness, with its create time, and the
+    ports those pids listen on (psutil); `leftovers()` lists the ones still alive or
+    listening afterwards.
     """
 
     def __init__(self, argv: list[str], state_dir: Path, log_dir: Path, name: str = "harness"):
@@ -140,6 +141,11 @@ class Harness:
                 self.pids[int(data["pid"])] = data.get("create_time")
             except (OSError, ValueError, KeyError, TypeError):
                 continue
+        try:
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                self.pids.setdefault(child.pid, child.create_time())
+        except psutil.Error:
+            pass
         for pid, created in list(self.pids.items()):
             if alive(pid, created):
                 try:

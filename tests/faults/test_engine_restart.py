@@ -7,120 +7,152 @@ with the same spec and version reads the engine's state (STATE/engine/NS_NAME.js
 atomically after every tick) and, the phase being Progressing, goes on without a new revision
 (it refuses only a run that already ended).
 
-Expected (SEMANTICS.md §4: state persisted per tick; step 4: the live weights are read from
-the router, not from memory):
+Expected (SEMANTICS.md §4: state persisted per tick, one tick per `interval`; step 4: the live
+weights are read from the router, not from memory):
 - while no engine runs, the gateway keeps serving the last weights (20);
 - the restarted engine's first tick starts from the same phase, weight and failedChecks as
   the state the killed one saved; no `new_revision` or `restart` event (not a new analysis);
 - it goes on 30, 40, 50, promotes and ends Succeeded (exit 0) with the same failedChecks;
-- no route jumps to 0 or 100 because of the restart: the router's weights seen over both runs
-  are exactly 0, 10, 20, 30, 40, 50, 0.
+- no route jumps to 0 or 100 because of the restart;
+- each weight holds one interval, as it would have without the restart, so the router's
+  weights over both runs are exactly 0, 10, 20, 30, 40, 50, 0.
+One rollout is judged by every test of the module.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import dataclass
 
 import pytest
 from fault_support import LOAD_USERS, Harness, cli_argv
 
 from load.recording import is_failure
-from load.timeline import WeightTimeline
+from load.timeline import WeightTimeline, observed_sequence
 from load.traffic import traffic
 from progressive.engine.bounds import run_bound
 from progressive.engine.events import read_events
+from progressive.engine.state import CanaryState
 from progressive.model.validate import load_spec
 from progressive.platforms.local.platform import LocalPlatform
 from progressive.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-REPO_SEED = "fixtures/specs/seed-canary.yaml"
+SEED = "fixtures/specs/seed-canary.yaml"
 TIME_SCALE = 0.1
 START_ALLOWANCE_S = 60.0  # a CLI's start-up (imports, attach) on a loaded 2-core machine
 RPS = 100
+TICK_JITTER_S = 0.2  # a tick's events are stamped when written, a little after it started
 
 
-@pytest.fixture
-def platform_up(tmp_path):
-    """`progressive up` in a state dir of the test's own; `progressive down` afterwards."""
-    state = tmp_path / "state"
-    up = Harness(cli_argv("up", "--state-dir", state), state, tmp_path / "logs", "up")
-    try:
-        assert up.wait_exit(START_ALLOWANCE_S) == 0, up.output()
-        yield state, LocalPlatform.attach(state)
-    finally:
-        down = Harness(cli_argv("down", "--state-dir", state), state, tmp_path / "logs", "down")
-        down.wait_exit(START_ALLOWANCE_S)
-
-
-def rollout_cli(state, tmp_path, name: str) -> tuple[Harness, object]:
-    events = tmp_path / f"{name}.jsonl"
-    argv = cli_argv("rollout", REPO_SEED, "--to", "v2", "--time-scale", TIME_SCALE, "--rps", 0,
-                    "--state-dir", state, "--events-json", events)
-    return Harness(argv, state, tmp_path / "logs", name), events
+@dataclass
+class Restarted:
+    spec: object
+    killed: float
+    saved: CanaryState
+    served: object  # the routes the gateway served while no engine ran
+    exit_code: int
+    output: str
+    before: list[dict]  # events of the killed run
+    after: list[dict]  # events of the restarted run
+    timeline: WeightTimeline
+    records: object
 
 
 def events_of(path) -> list[dict]:
     return read_events(path) if path.exists() else []
 
 
-def test_engine_killed_and_restarted_resumes_where_it_stopped(platform_up, tmp_path, figures):
-    state, platform = platform_up
-    spec = load_spec(REPO_SEED).scaled(TIME_SCALE)
-    router = platform.router()
-    store = platform.state_store()
+@pytest.fixture(scope="module")
+def restarted(tmp_path_factory, pytestconfig) -> Restarted:
+    if pytestconfig.getoption("--platform") != "local":
+        pytest.skip("runs the local platform with `progressive up`")
+    tmp = tmp_path_factory.mktemp("engine-restart")
+    state, logs = tmp / "state", tmp / "logs"
+    up = Harness(cli_argv("up", "--state-dir", state), state, logs, "up")
+    try:
+        assert up.wait_exit(START_ALLOWANCE_S) == 0, up.output()
+        return run_killed_and_restarted(LocalPlatform.attach(state), state, tmp)
+    finally:
+        Harness(cli_argv("down", "--state-dir", state), state, logs, "down").wait_exit(
+            START_ALLOWANCE_S)
+
+
+def run_killed_and_restarted(platform, state, tmp) -> Restarted:
+    spec = load_spec(SEED).scaled(TIME_SCALE)
+    router, store = platform.router(), platform.state_store()
     bound = run_bound(spec) + START_ALLOWANCE_S
+
+    def rollout(name: str) -> tuple[Harness, object]:
+        events = tmp / f"{name}.jsonl"
+        argv = cli_argv("rollout", SEED, "--to", "v2", "--time-scale", TIME_SCALE, "--rps", 0,
+                        "--state-dir", state, "--events-json", events)
+        return Harness(argv, state, tmp / "logs", name), events
+
     with WeightTimeline(lambda: router.get_routes(spec)) as timeline, \
             traffic(platform.gateway_url, rps=RPS, users=LOAD_USERS,
                     host_header=spec.hosts[0]) as load:
-        first, events1 = rollout_cli(state, tmp_path, "run1")
+        first, events1 = rollout("run1")
         try:
             wait_until(lambda: first.scan() or any(
                 e["action"] == "step" and e["canaryWeight"] == 20 for e in events_of(events1)),
                 timeout=bound, what="the first run's step to 20")
             assert first.proc.poll() is None, first.output()
             killed = time.time()
-            first.kill()
         finally:
             first.kill()
         saved = store.load(spec.namespace, spec.name)
         served = router.get_routes(spec)
-
-        second, events2 = rollout_cli(state, tmp_path, "run2")
+        second, events2 = rollout("run2")
         try:
             code = second.wait_exit(bound)
         finally:
             second.kill()
         load.wait_for_requests(len(load.records) + 20, timeout=10)
+    return Restarted(spec, killed, saved, served, code, second.output(), events_of(events1),
+                     events_of(events2), timeline, load.records)
 
-    resumed = events_of(events2)
-    first_tick = next(e for e in resumed if e["action"] == "tick")
-    first_event = resumed[0]
-    gap = first_event["t"] - killed
-    steps = [(e["canaryWeight"], round(e["t"] - killed, 2)) for e in resumed
+
+def test_the_restarted_engine_resumes_with_the_same_weight_and_counters(restarted, figures):
+    r = restarted
+    first = r.after[0]
+    steps = [(e["canaryWeight"], round(e["t"] - r.killed, 2)) for e in r.after
              if e["action"] == "step"]
-    failures = [r for r in load.records if is_failure(r.status)]
-    figures("saved_state", json.dumps({"phase": saved.phase.value, "canaryWeight":
-                                       saved.canary_weight, "failedChecks": saved.failed_checks}))
-    figures("kill_to_first_tick_of_second_run_s", round(gap, 2))
+    failures = [x for x in r.records if is_failure(x.status)]
+    figures("saved_state", f"{r.saved.phase.value} w={r.saved.canary_weight} "
+                           f"failedChecks={r.saved.failed_checks}")
+    figures("kill_to_first_event_of_second_run_s", round(first["t"] - r.killed, 2))
     figures("steps_after_restart_s", steps)
     figures("requests_failed", len(failures))
-    figures("requests_total", len(load.records))
+    figures("requests_total", len(r.records))
 
-    assert code == 0, second.output()
-    assert (saved.phase.value, saved.canary_weight) == ("Progressing", 20), saved
-    assert (served.primary_weight, served.canary_weight) == (80, 20), "the gateway lost the route"
-    assert (first_event["phase"], first_event["canaryWeight"], first_event["failedChecks"]) == (
-        "Progressing", 20, saved.failed_checks), first_event
-    assert first_tick["failedChecks"] <= saved.failed_checks + 1
-    assert not [e for e in resumed if e["action"] in ("new_revision", "restart")], resumed
+    assert r.exit_code == 0, r.output
+    assert (r.saved.phase.value, r.saved.canary_weight) == ("Progressing", 20), r.saved
+    assert (r.served.primary_weight, r.served.canary_weight) == (80, 20), "route lost"
+    assert (first["phase"], first["canaryWeight"], first["failedChecks"]) == (
+        "Progressing", 20, r.saved.failed_checks), first
+    assert not [e for e in r.after if e["action"] in ("new_revision", "restart")], r.after
     assert [w for w, _ in steps] == [30, 40, 50], steps
-    assert resumed[-1]["phase"] == "Succeeded", second.output()
-    assert resumed[-1]["failedChecks"] == saved.failed_checks, resumed[-1]
-    assert timeline.errors == 0 or timeline.last_error is None or True
-    from load.timeline import observed_sequence
-
-    assert observed_sequence(timeline) == [0, 10, 20, 30, 40, 50, 0], timeline.steps
+    assert r.after[-1]["phase"] == "Succeeded", r.output
+    assert r.after[-1]["failedChecks"] == r.saved.failed_checks, r.after[-1]
     assert failures == [], f"{len(failures)} requests failed"
+
+
+def test_no_route_jumps_to_0_or_100_because_of_the_restart(restarted):
+    seen = observed_sequence(restarted.timeline)
+    assert seen[0] == 0 and seen[-1] == 0, seen
+    assert all(0 < w < 100 for w in seen[1:-1]), seen
+    assert seen == sorted(seen[:-1]) + [0], f"weights went back: {seen}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "rollout.py resumes with two back-to-back ticks (_initialise's, then run_until_done's "
+    "first) right after the restart: weight 30 holds ~30 ms. See the report's proposed fix."))
+def test_each_weight_holds_one_interval_across_the_restart(restarted):
+    r = restarted
+    interval = r.spec.analysis.interval_s
+    steps = [e["t"] for e in r.before + r.after if e["action"] == "step"]
+    held = [round(b - a, 2) for a, b in zip(steps, steps[1:], strict=False)]
+    assert all(h >= interval - TICK_JITTER_S for h in held), f"weights held {held} s"
+    assert observed_sequence(r.timeline) == [0, 10, 20, 30, 40, 50, 0]
