@@ -123,7 +123,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     elif report.failed:
         entry["outcome"] = "failed"
         crash = getattr(report.longrepr, "reprcrash", None)
-        entry["reason"] = (crash.message if crash else (report.longreprtext.splitlines() or [""])[-1])
+        message = crash.message if crash else (report.longreprtext.splitlines() or [""])[-1]
+        entry["reason"] = message.splitlines()[0] if message else ""
         if report.when == "call":
             _collect_diagnostics(item)
     entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)
