@@ -1,0 +1,90 @@
+"""The pytest plugin: options, markers, feature gating and the conformance report (pytester)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+pytest_plugins = ["pytester"]
+
+SUITE = """
+import pytest
+
+@pytest.mark.conformance("steps", "walks the steps", features=["canary"])
+def test_steps():
+    pass
+
+@pytest.mark.conformance("split", "1% to the preview", features=["fixed-split"])
+def test_split():
+    assert False, "preview share 3.1% outside [0.64%, 1.41%]"
+
+@pytest.mark.conformance("mirror", "copies traffic", features=["mirroring"], profile="extended")
+def test_mirror():
+    pass
+
+@pytest.mark.conformance("skipped-here", "needs something", features=["canary"])
+def test_skipped():
+    pytest.skip("no Docker here")
+
+def test_not_conformance():
+    pass
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
+    pytester.makepyfile(test_suite=SUITE)
+    report = pytester.path / "out" / "conformance.yaml"
+    result = pytester.runpytest_subprocess(f"--conformance-report={report}", "-p", "no:cacheprovider", *args)
+    return result, yaml.safe_load(report.read_text())
+
+
+def outcomes(report: dict) -> dict[str, str]:
+    return {t["name"]: t["outcome"] for p in report["profiles"] for t in p["tests"]}
+
+
+def test_options_are_in_one_group(pytester: pytest.Pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["*progressive delivery conformance*", "*--platform*",
+                                 "*--engine*", "*--time-scale*", "*--conformance-report*",
+                                 "*--keep-env*", "*--supported-features*", "*--exempt-features*"])
+
+
+def test_markers_are_declared(pytester: pytest.Pytester):
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["*@pytest.mark.conformance(name, description*"])
+
+
+def test_report_records_each_outcome_with_its_reason(pytester: pytest.Pytester):
+    result, report = run(pytester)
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    assert outcomes(report) == {"steps": "passed", "split": "failed", "mirror": "passed",
+                                "skipped-here": "skipped"}
+    core = next(p for p in report["profiles"] if p["name"] == "core")
+    assert core["result"] == "failure" and report["result"] == "failure"
+    split = next(t for t in core["tests"] if t["name"] == "split")
+    assert split["reason"].startswith("AssertionError: preview share 3.1%")
+    assert core["features"]["fixed-split"] == "failed"
+    assert report["implementation"]["engine"] == "bundled"
+    assert report["timeScale"] == 0.1  # the local platform's default
+
+
+def test_exempt_features_are_unsupported_not_passed(pytester: pytest.Pytester):
+    result, report = run(pytester, "--exempt-features=fixed-split,mirroring")
+    result.assert_outcomes(passed=2, skipped=3)
+    got = outcomes(report)
+    assert got["split"] == got["mirror"] == "unsupported"
+    core = next(p for p in report["profiles"] if p["name"] == "core")
+    assert core["result"] == "partial"  # one test skipped for another reason
+    assert core["summary"] == {"passed": 1, "failed": 0, "skipped": 1, "unsupported": 1}
+
+
+def test_supported_features_restrict_the_claim(pytester: pytest.Pytester):
+    _, report = run(pytester, "--supported-features=canary")
+    got = outcomes(report)
+    assert got["split"] == "unsupported" and got["steps"] == "passed"
+
+
+def test_time_scale_defaults_to_one_on_a_cluster(pytester: pytest.Pytester):
+    _, report = run(pytester, "--platform=kind")
+    assert report["timeScale"] == 1.0
+    assert report["implementation"]["platform"] == "kind"
