@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown platform {platform!r}; choose local, kind or kubeconfig")
         if engine not in ("bundled", "flagger"):
             raise UserError(f"unknown engine {engine!r}; choose bundled or flagger")
+        if engine == "flagger" and platform == "local":
+            raise UserError("Flagger runs in a cluster: use --platform kind or kubeconfig")
         if time_scale is None:
             time_scale = 0.1 if platform == "local" else 1.0
         if time_scale <= 0:

@@ -41,7 +41,7 @@ def figures(record_property):
 
 @pytest.fixture
 def rollout(local_platform, namespace, time_scale, tmp_path):
-    """`rollout(new, during=..., replicas=1, spec=None, scale=None)`: the seed's Canary (in
+    """`rollout(new, during=..., replicas=1, scale=None, extra_s=0)`: the seed's Canary (in
     the test's namespace) from v1 to `new` under load with the bundled engine, at the session's
     time scale unless `scale` is given; `during(run)` runs right after the trigger with a `Run`
     (engine, timeline, load). Returns the Observation and the Run. Wait bound: `run_bound` of
@@ -49,8 +49,8 @@ def rollout(local_platform, namespace, time_scale, tmp_path):
     with ExitStack() as stack:
 
         def run(new: AppVersion, during: Callable | None = None, *, replicas: int = 1,
-                spec=None, extra_s: float = 0.0, rps: float = LOAD_RPS, scale: float | None = None):
-            spec = spec or load_spec(SEED, namespace)
+                scale: float | None = None, extra_s: float = 0.0):
+            spec = load_spec(SEED, namespace)
             engine = stack.enter_context(engine_session(
                 local_platform, "bundled", tmp_path / "engine", scale or time_scale))
             engine.apply(spec, V1, replicas=replicas)
@@ -59,7 +59,7 @@ def rollout(local_platform, namespace, time_scale, tmp_path):
             host = local_platform.gateway_host(spec)
             with ExitStack() as inner:
                 timeline = inner.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
-                load = inner.enter_context(traffic(local_platform.gateway_url, rps=rps,
+                load = inner.enter_context(traffic(local_platform.gateway_url, rps=LOAD_RPS,
                                                    users=LOAD_USERS, host_header=host))
                 load.wait_for_requests(10, timeout=30)
                 ctx = Run(local_platform, engine, timeline, load, scaled)

@@ -57,10 +57,13 @@ class Run:
 
         return wait_until(found, timeout=timeout, what=what, poll=0.05, max_poll=0.1)
 
-    def wait_weight(self, weight: int, timeout: float | None = None) -> dict:
-        bound = timeout or 4 * self.spec.analysis.interval_s * (weight // 10 + 2)
+    def wait_weight(self, weight: int) -> dict:
+        """The step to `weight`: tick k of a healthy run after detection (k = its place in the
+        spec's weights + 1), one more for detection, each allowed twice an interval."""
+        a = self.spec.analysis
+        ticks = list(a.weight_sequence()).index(weight) + 3
         return self.wait_event(lambda e: e["action"] == "step" and e["canaryWeight"] == weight,
-                               bound, f"the step to weight {weight}")
+                               2 * ticks * a.interval_s, f"the step to weight {weight}")
 
 
 def sigkill(pid: int) -> float:
