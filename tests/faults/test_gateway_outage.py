@@ -50,7 +50,7 @@ def test_gateway_killed_mid_rollout_comes_back_with_the_engines_weights(rollout,
         fault["url_after"] = gateway.listener_url
         fault["url_before"] = url
 
-    obs, _ = rollout(AppVersion("v2"), kill_gateway)
+    obs, _ = rollout(AppVersion("v2"), kill_gateway, extra_s=SUPERVISE_EVERY_S + READY_TIMEOUT_S)
     killed, back = fault["killed"], fault["back"]
     failures = [r for r in obs.records if is_failure(r.status)]
     inside = [r for r in failures if killed <= r.t <= back + RECOVERY_GUARD_S]

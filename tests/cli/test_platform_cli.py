@@ -1,0 +1,79 @@
+"""`progressive up | status | down` and the conformance command's refusals, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from progressive.model.types import Destination, HttpRoute, VirtualServiceSpec
+from progressive.platforms.kind import preflight
+from progressive.platforms.local.processes import recorded_processes
+from progressive.workloads.base import AppVersion
+
+CLI_TIMEOUT_S = 60
+
+
+def progressive(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "progressive", *args], capture_output=True,
+                          text=True, timeout=CLI_TIMEOUT_S)
+
+
+@pytest.mark.integration
+def test_up_serves_v1_status_reports_it_and_down_leaves_no_process(tmp_path: Path):
+    state = tmp_path / "state"
+    up = progressive("up", "--state-dir", str(state))
+    assert up.returncode == 0, up.stderr
+    try:
+        from progressive.platforms.local.platform import LocalPlatform
+
+        platform = LocalPlatform.attach(state)
+        platform.workloads().deploy("croc-hunter", AppVersion("v1"), replicas=2)
+        answer = requests.get(platform.gateway_url, timeout=5)  # no route yet: 404 from Envoy
+        assert answer.status_code == 404
+        platform.router().apply_virtual_service(VirtualServiceSpec(
+            "croc-hunter", "default", ("croc-hunter.example.com",),
+            (HttpRoute((Destination("croc-hunter", 100),)),)))
+        answer = requests.get(platform.gateway_url, timeout=5)
+        assert answer.status_code == 200 and answer.headers["X-Version"] == "v1"
+
+        status = progressive("status", "--state-dir", str(state), "--json")
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["running"] and info["gateway_url"] == platform.gateway_url
+        workload = info["workloads"]["default/croc-hunter"]
+        assert workload["version"] == "v1" and workload["replicas"] == 2 and workload["ready"]
+        pids = [r["pid"] for r in recorded_processes(state)]
+        assert len(pids) >= 4  # envoy, prometheus, two replicas
+    finally:
+        down = progressive("down", "--state-dir", str(state))
+    assert down.returncode == 0, down.stderr
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert not alive, f"processes left behind: {alive}"
+    assert progressive("status", "--state-dir", str(state)).returncode == 1
+
+
+def test_status_of_nothing_is_not_running(tmp_path: Path):
+    result = progressive("status", "--state-dir", str(tmp_path), "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["running"] is False
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["conformance", "--platform", "moon"], "unknown platform"),
+    (["conformance", "--engine", "flagger"], "Flagger runs in a cluster"),
+    (["conformance", "--time-scale", "0"], "--time-scale must be > 0"),
+    pytest.param(["conformance", "--platform", "kind"], "cannot run here", marks=pytest.mark.skipif(
+        not preflight("kind"), reason="kind, Docker and istioctl are all here: it would run")),
+    (["rollout", "/nonexistent.yaml", "--to", "v2"], "nonexistent"),
+    (["nope"], "No such command"),
+])
+def test_user_mistakes_exit_2_without_a_traceback(args, message):
+    result = progressive(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
