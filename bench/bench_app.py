@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
 from prometheus_client.parser import text_string_to_metric_families
 
 from progressive.platforms.local.processes import start_process
@@ -172,10 +173,6 @@ def run(throughput_s: float = THROUGHPUT_S, paced_s: float = PACED_S) -> list[Ro
     return rows(measure(throughput_s, paced_s), throughput_s)
 
 
-def table(rows_: list[Row]) -> str:
-    lines = ["| metric | value | target |", "|---|---|---|"]
-    lines += [f"| {m} | {v} | {t} |" for m, v, t in rows_]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a crashed benchmark is reported, exit 1
         print(f"bench_app: failed: {exc}", file=sys.stderr)
         return 1
-    print(table(result))
+    print(markdown_table(result))
     return 0
 
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
+from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 15 * 60.0
@@ -132,10 +133,6 @@ def run(timeout: float = TIMEOUT_S) -> list[Row]:
     return rows(measure(timeout), timeout)
 
 
-def table(rows_: list[Row]) -> str:
-    lines = ["| metric | value | target |", "|---|---|---|"]
-    lines += [f"| {m} | {v} | {t} |" for m, v, t in rows_]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a crashed benchmark is reported, exit 1
         print(f"bench_conformance: failed: {exc}", file=sys.stderr)
         return 1
-    print(table(result))
+    print(markdown_table(result))
     return 0
 
 

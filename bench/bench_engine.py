@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
+
 from progressive.clock import FakeClock
 from progressive.engine import Engine, EventLog, MemoryStateStore, Phase
 from progressive.engine.bounds import rollback_bound, rollout_bounds
@@ -196,15 +198,11 @@ def run() -> list[Row]:
     return rows(measure())
 
 
-def table(rows_: list[Row]) -> str:
-    lines = ["| metric | value | target |", "|---|---|---|"]
-    lines += [f"| {m} | {v} | {t} |" for m, v, t in rows_]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    print(table(run()))
+    print(markdown_table(run()))
     return 0
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import requests
+from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
 
 from progressive.model.types import Analysis, CanarySpec
 from progressive.platforms.local import processes
@@ -369,10 +370,6 @@ def run(flips: int = FLIPS, throughput_s: float = THROUGHPUT_S) -> list[Row]:
     return rows(measure(flips, throughput_s), throughput_s)
 
 
-def table(rows_: list[Row]) -> str:
-    lines = ["| metric | value | target |", "|---|---|---|"]
-    lines += [f"| {m} | {v} | {t} |" for m, v, t in rows_]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a crashed benchmark is reported, exit 1
         print(f"bench_platform: failed: {exc}", file=sys.stderr)
         return 1
-    print(table(result))
+    print(markdown_table(result))
     return 0
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
 
 from progressive.model import load_specs
 from progressive.platforms.local.platform import LocalPlatform
@@ -224,10 +225,6 @@ def run() -> list[Row]:
     return rows(measure())
 
 
-def table(rows_: list[Row]) -> str:
-    lines = ["| metric | value | target |", "|---|---|---|"]
-    lines += [f"| {m} | {v} | {t} |" for m, v, t in rows_]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a crashed benchmark is reported, exit 1
         print(f"bench_split: failed: {exc}", file=sys.stderr)
         return 1
-    print(table(result))
+    print(markdown_table(result))
     return 0
 
 

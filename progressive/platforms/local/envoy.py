@@ -479,17 +479,9 @@ class EnvoyGateway:
 
     def _write_info(self) -> None:
         assert self._process is not None
-        info = {
-            "admin_port": self.admin_port,
-            "listener_port": self.listener_port,
-            "pid": self._process.pid,
-            "argv": self._process.argv,
-            "log_path": str(self._process.log_path),
-            "record_path": str(self._process.record_path),
-            "die_with_parent": self.die_with_parent,
-            "started_at": time.time(),
-        }
-        processes.atomic_write(self.info_path, json.dumps(info, indent=1))
+        processes.write_process_info(self.info_path, self._process, self.die_with_parent,
+                                     admin_port=self.admin_port,
+                                     listener_port=self.listener_port)
 
     def _log_path(self) -> Path:
         return self.state_dir / "logs" / f"{PROCESS_NAME}.log"

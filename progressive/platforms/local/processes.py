@@ -236,3 +236,17 @@ def log_tail(state_dir: Path, name: str, lines: int = 30) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def write_process_info(path: Path, process: ManagedProcess, die_with_parent: bool, **facts) -> None:
+    """What `attach()` needs to reconnect to a running server from another process."""
+    info = {
+        **facts,
+        "pid": process.pid,
+        "argv": process.argv,
+        "log_path": str(process.log_path),
+        "record_path": str(process.record_path),
+        "die_with_parent": die_with_parent,
+        "started_at": time.time(),
+    }
+    atomic_write(path, json.dumps(info, indent=1))

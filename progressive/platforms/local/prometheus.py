@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import requests
@@ -29,6 +28,7 @@ from progressive.platforms.local.processes import (
     find_binary,
     free_port,
     start_process,
+    write_process_info,
 )
 from progressive.routing.names import CLUSTER_NAME_REGEX
 from progressive.waiting import wait_until
@@ -296,17 +296,8 @@ class PrometheusServer:
 
     def _write_info(self) -> None:
         assert self._process is not None
-        info = {
-            "port": self.port,
-            "url": self.url,
-            "pid": self._process.pid,
-            "argv": self._process.argv,
-            "log_path": str(self._process.log_path),
-            "record_path": str(self._process.record_path),
-            "die_with_parent": self.die_with_parent,
-            "started_at": time.time(),
-        }
-        atomic_write(self.info_path, json.dumps(info, indent=1))
+        write_process_info(self.info_path, self._process, self.die_with_parent,
+                           port=self.port, url=self.url)
 
 
 def _log_since(path: Path, offset: int, lines: int = 30) -> str:
