@@ -43,8 +43,8 @@ def warnings(spec: CanarySpec, traffic: Traffic, steps, time_scale: float,
     for check in a.metrics:
         if check.interval_s < SHORTEST_WINDOW_S:
             out.append(f"{check.name}: the window is {check.interval_s:g}s at time scale "
-                       f"{time_scale:g}, under four scrapes of the local platform (1s): "
-                       "rate() is noisy or empty there, more often than this model predicts")
+                       f"{time_scale:g}; with scrapes about a second apart rate() is noisy or "
+                       "empty in windows this short, more often than this model predicts")
     return out
 
 

@@ -1,7 +1,7 @@
 """The probability model behind `progressive lint`: what one metric check sees, and its verdict.
 
-Used by progressive/lint/report.py (per-step figures) and montecarlo.py. Pure functions,
-standard library only.
+Used by the rest of progressive/lint/ (rollout.py, chain.py, montecarlo.py, report.py). Pure
+functions, standard library only.
 
 The model, for one analysis tick at time t:
 - Production traffic arrives at N req/s. Envoy (or Istio) sends each request to the canary
@@ -26,7 +26,6 @@ The model, for one analysis tick at time t:
   windows all end at t and nest) and so do consecutive ticks when a window is longer than the
   interval: chain.py and montecarlo.py handle the rollout as a whole; this module gives the
   figures of one check.
-
 - Metrics lag (`lag_s`, optional): Prometheus sees a request only after the next scrape (and,
   for recorded series, the next rule evaluation). The window becomes (t - u - W, t - u]
   with u the scrape phase, uniform in [0, lag] and fixed for a rollout (lag_phases).

@@ -77,6 +77,12 @@ def steps_between(events: list[dict], t0: float, t1: float) -> list[dict]:
     return [e for e in events if e["action"] == "step" and t0 <= e["t"] <= t1]
 
 
+def failed_since(events: list[dict], t: float) -> list[dict]:
+    """Failed checks at or after `t` (the fault's own; one before it is another matter: the
+    first analysis tick after the first step may find no data yet, see the issue note)."""
+    return [e for e in events if e["action"] == "check_failed" and e["t"] >= t]
+
+
 @dataclasses.dataclass
 class Tick:
     """One engine tick read back from the event log: its events and the closing `tick` one."""

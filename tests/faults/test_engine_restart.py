@@ -64,6 +64,13 @@ def events_of(path) -> list[dict]:
     return read_events(path) if path.exists() else []
 
 
+def stepped_to(weight: int, events: list[dict]) -> bool:
+    """The tick that stepped to `weight` has ended (its state is saved before its `tick`)."""
+    step = next((i for i, e in enumerate(events)
+                 if e["action"] == "step" and e["canaryWeight"] == weight), None)
+    return step is not None and any(e["action"] == "tick" for e in events[step:])
+
+
 @pytest.fixture(scope="module")
 def restarted(tmp_path_factory, pytestconfig) -> Restarted:
     if pytestconfig.getoption("--platform") != "local":
@@ -94,10 +101,9 @@ def run_killed_and_restarted(platform, state, tmp) -> Restarted:
             traffic(platform.gateway_url, rps=RPS, users=LOAD_USERS,
                     host_header=spec.hosts[0]) as load:
         first, events1 = rollout("run1")
-        try:
-            wait_until(lambda: first.scan() or any(
-                e["action"] == "step" and e["canaryWeight"] == 20 for e in events_of(events1)),
-                timeout=bound, what="the first run's step to 20")
+        try:  # killed once the tick that stepped to 20 has saved its state (its `tick` event)
+            wait_until(lambda: first.scan() or stepped_to(20, events_of(events1)),
+                       timeout=bound, what="the first run's step to 20")
             assert first.proc.poll() is None, first.output()
             killed = time.time()
         finally:

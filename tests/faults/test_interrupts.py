@@ -91,7 +91,7 @@ def cleanup():
     (signal.SIGTERM, "platform-start"),
     (signal.SIGINT, "initialising"),
     (signal.SIGTERM, "analysis"),
-])
+], ids=["SIGTERM-platform-start", "SIGINT-initialising", "SIGTERM-analysis"])
 def test_rollout_interrupted_stops_everything(tmp_path, cleanup, figures, sig, phase):
     harness, ev = rollout_harness(tmp_path)
     cleanup(harness)
@@ -107,7 +107,7 @@ def test_rollout_interrupted_stops_everything(tmp_path, cleanup, figures, sig, p
     assert harness.leftovers() == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_pytest_interrupted_stops_everything(tmp_path, cleanup, figures, sig):
     harness = pytest_harness(tmp_path)
     cleanup(harness)
