@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(isinstance(exc, m.ClickException) for m in click_exceptions):
             exc.show()
             return 2
-        if any(isinstance(exc, m.Abort) for m in click_exceptions):
+        if any(isinstance(exc, getattr(m, "Abort", ())) for m in click_exceptions):
             return 130
         raise
     finally:

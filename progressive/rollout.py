@@ -373,7 +373,13 @@ def _engine(spec: CanarySpec, platform, workloads, events: EventLog,
 
 
 def _initialise(engine: Engine, workloads, spec: CanarySpec):
-    """Tick until the engine has a primary and a route (at once when they exist already)."""
+    """Tick until the engine has a primary and a route. A state saved past initialisation (a
+    run resumed after the engine was stopped) is returned without a tick: the next tick is
+    run_until_done's, one interval after the last saved one."""
+    saved = engine.store.load(spec.namespace, spec.name)
+    if saved is not None and saved.phase is not Phase.INITIALIZING \
+            and workloads.spec_hash(spec.primary_name) is not None:
+        return saved
     bound = max(READY_TIMEOUT_S, progress_deadline_bound(spec))
     deadline = time.monotonic() + bound
     state = engine.tick()

@@ -46,8 +46,8 @@ class Knobs:
 
     def argv(self) -> list[str]:
         """Flags that give these knobs to `python -m progressive.app` (parse_knobs inverts it)."""
-        flags = ["--version", self.version, "--commit", self.commit,
-                 "--powered-by", self.powered_by, "--error-rate", repr(float(self.error_rate)),
+        flags = [f"--version={self.version}", f"--commit={self.commit}",  # `=`: may start with '-'
+                 f"--powered-by={self.powered_by}", "--error-rate", repr(float(self.error_rate)),
                  "--latency-ms", repr(float(self.latency_ms)),
                  "--crash-after", str(self.crash_after),
                  "--never-ready" if self.never_ready else "--no-never-ready",

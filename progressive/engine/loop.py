@@ -115,6 +115,7 @@ class Engine:
             raise
         finally:
             st.message = self._message
+            st.last_tick_time = self.clock.now()
             self.store.save(st)
             self.events.record(self.clock.now(), st, "tick", st.message)
         return dataclasses.replace(st)
@@ -129,7 +130,10 @@ class Engine:
         interval = self.spec.analysis.interval_s
         start = self.clock.now()
         deadline = start + run_bound(self.spec)
-        next_at = start
+        saved = self._state or self.store.load(self.spec.namespace, self.spec.name)
+        last = saved.last_tick_time if saved is not None else None
+        next_at = start if last is None else max(start, last + interval)  # resumed: keep the pace
+        self.clock.sleep(max(0.0, next_at - start))
         ticks = 0
         while True:
             st = self.tick()

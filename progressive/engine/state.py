@@ -56,6 +56,7 @@ _KEYS = {  # python field -> status key (Flagger's camelCase where Flagger has t
     "promoting_since": "promotingSince",
     "target_replicas": "targetReplicas",
     "message": "message",
+    "last_tick_time": "lastTickTime",
 }
 
 
@@ -79,6 +80,7 @@ class CanaryState:
     promoting_since: float | None = None
     target_replicas: int = 1  # the target's replica count, recorded before it is scaled to zero
     message: str = ""  # why the last tick did what it did
+    last_tick_time: float | None = None  # when the last tick ended: a resumed engine waits an interval
 
     def set_phase(self, phase: Phase, now: float) -> None:
         if phase is not self.phase:

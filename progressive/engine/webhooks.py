@@ -63,12 +63,25 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def redact(text: str, url: str) -> str:
+    """`text` without the user info and query of `url`: they may hold credentials."""
+    try:
+        parts = urlsplit(url)
+        secrets = (parts.password, parts.username, parts.query)
+    except ValueError:
+        return text.replace(url, "<invalid URL>")
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***")
+    return text
+
+
 def call_webhook(hook: Webhook, payload: dict) -> HookResult:
-    """POST `payload` to `hook.url` once; never raises."""
+    """POST `payload` to `hook.url` once; never raises. Errors never repeat the URL's
+    user info or query."""
     started = time.monotonic()
 
     def failed(error: str, status: int | None = None) -> HookResult:
-        return HookResult(False, status, error, time.monotonic() - started)
+        return HookResult(False, status, redact(error, hook.url), time.monotonic() - started)
 
     problem = url_problem(hook.url)
     if problem:

@@ -9,7 +9,7 @@ Only HTTP routes are read; `tcp` / `tls` sections are ignored with a warning.
 
 from __future__ import annotations
 
-from progressive.model.fields import Fields, Problems, check_int, num
+from progressive.model.fields import Fields, Problems, check_int, name_problem, num, show
 from progressive.model.matches import parse_matches
 from progressive.model.types import Destination, HttpRoute, VirtualServiceSpec
 
@@ -79,6 +79,10 @@ def _destination(r: Fields) -> tuple[Destination | None, int | None, bool]:
 
 def _destination_fields(d: Fields, weight: int) -> Destination | None:
     host = d.str("host", required=True)
+    if host is not None and any(name_problem(label) for label in host.split(".")):
+        d.p.error(d.at("host"), "must be a service host name: DNS-1123 labels joined by '.' "
+                  f"(e.g. croc-hunter.jx-production.svc.cluster.local), got {show(host)}")
+        host = None
     subset = d.str("subset")
     port = None
     port_fields = d.fields("port", ("number", "name"))

@@ -177,14 +177,15 @@ def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> 
     if http.mirror is not None:
         if http.mirror.subset:
             problems.append(f"{path}.mirror.subset: {UNSUPPORTED}")
-        if not 0.0 <= http.mirror_percent <= 100.0:
+        if not 0.0 <= http.mirror_percent <= 100.0:  # NaN included
             problems.append(
                 f"{path}.mirrorPercentage.value: must be between 0 and 100, "
                 f"got {http.mirror_percent}"
             )
-        action["request_mirror_policies"] = [
-            mirror_policy(destination_cluster(http.mirror, namespace), http.mirror_percent)
-        ]
+        else:
+            action["request_mirror_policies"] = [
+                mirror_policy(destination_cluster(http.mirror, namespace), http.mirror_percent)
+            ]
     return {"route": action}
 
 

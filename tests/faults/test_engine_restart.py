@@ -152,9 +152,6 @@ def test_no_route_jumps_to_0_or_100_because_of_the_restart(restarted):
     assert seen == sorted(seen[:-1]) + [0], f"weights went back: {seen}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rollout.py resumes with two back-to-back ticks (_initialise's, then run_until_done's "
-    "first) right after the restart: weight 30 holds ~30 ms. See the report's proposed fix."))
 def test_each_weight_holds_one_interval_across_the_restart(restarted):
     r = restarted
     interval = r.spec.analysis.interval_s

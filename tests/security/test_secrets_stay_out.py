@@ -142,9 +142,6 @@ def test_a_rollout_writes_no_secret(rollout_outputs):
     assert leaks(roots, output, NOT_IN_URL) == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/webhooks.py puts the hook URL, userinfo and query included, in its error "
-    "messages, which the event log keeps: see the report's proposed fix"))
 def test_a_failed_hook_is_reported_without_the_credentials_in_its_url(rollout_outputs):
     code, output, roots, _ = rollout_outputs
     events = [json.loads(line) for line in roots[1].read_text().splitlines()]

@@ -81,10 +81,6 @@ def test_rollout_refuses_a_hostile_target_before_anything_starts(tmp_path):
     assert not state.exists(), "something started before the spec was refused"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model/virtualservice.py accepts any destination host; its namespace part becomes the "
-    "version argv of the app (preview.destination_versions), and `a/b` a path under "
-    "STATE/logs: see the report's proposed fix"))
 @pytest.mark.parametrize("host", ["croc.--never-ready.svc.cluster.local", "a/b", "../../x"])
 def test_a_hostile_destination_host_is_refused(tmp_path, host):
     doc = yaml.safe_load(yaml.safe_dump(VS))
@@ -122,14 +118,11 @@ def test_values_with_spaces_and_dashes_reach_the_app_as_data(workloads):
     app = AppVersion("v2 --port 1 --never-ready", commit="abc --error-rate 1")
     info, argv = served(workloads, app)
     assert (info["version"], info["commit"]) == (app.version, app.commit)
-    assert app.version in argv and app.commit in argv, argv
+    assert f"--version={app.version}" in argv and f"--commit={app.commit}" in argv, argv
     assert "--never-ready" not in argv and "1" not in argv, argv
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "workloads.py passes `--version VALUE`: a value starting with '-' is read by argparse as "
-    "a flag and the replica exits 2; the fix is `--version=VALUE` (see the report)"))
 @pytest.mark.parametrize("app", [AppVersion("--never-ready"), AppVersion("v2", commit="-x")],
                          ids=["version", "commit"])
 def test_a_value_that_looks_like_a_flag_is_still_data(workloads, app, monkeypatch):

@@ -154,10 +154,6 @@ def test_any_model_is_translated_or_refused_by_field_path(vs):
     translate_or_refuse(vs)
 
 
-@pytest.mark.xfail(strict=True, raises=(OverflowError, ValueError), reason=(
-    "translate() records the out-of-range mirror percentage as a problem but still builds the "
-    "mirror policy, and round() of inf/NaN raises: see the report's proposed fix (the model "
-    "reader refuses these values, so only a model built in code gets there)"))
 @pytest.mark.parametrize("percent", [float("inf"), float("nan"), 1.8e304])
 def test_a_non_finite_mirror_percentage_is_refused_by_field_path(percent):
     mirror = Destination("croc-hunter-canary", 0, weight_given=False)

@@ -528,6 +528,9 @@ def cluster(name: str, eds_path: Path) -> dict:
         # A replica taken out of the endpoints gets no new request even while it still passes
         # health checks (Envoy's default keeps it): the workloads stop it right after.
         "ignore_health_on_host_removal": True,
+        # Istio lifts Envoy's default of 3 concurrent retries per cluster (to 2^32-1): with
+        # the default, retries of a dead replica's refused connections overflow (503) under load.
+        "circuit_breakers": {"thresholds": [{"max_retries": 4294967295}]},
         # Health changes reach the workers at once, not merged over Envoy's default 1 s
         # window: a replica that passed its first check serves when set_clusters returns.
         "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}, "update_merge_window": "0s"},

@@ -248,8 +248,8 @@ class LocalWorkloads:
         port_file.unlink(missing_ok=True)
         argv = [
             sys.executable, "-m", "progressive.app",
-            "--version", app.version,
-            "--commit", app.commit,
+            f"--version={app.version}",  # one item with `=`: a value may start with '-'
+            f"--commit={app.commit}",
             "--error-rate", repr(app.error_rate),
             "--latency-ms", repr(app.latency_ms),
             "--crash-after", str(app.crash_after),
