@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         processes.stop_all_recorded(state_dir)  # leftovers of a crashed run
         platform = LocalPlatform(state_dir, die_with_parent=False)
         platform.up()
-        platform._stop.set()  # the supervisor thread ends with this command
+        platform.stop_supervisor()  # it ends with this command; the platform stays up
         typer.echo(f"gateway    {platform.gateway_url}")
         typer.echo(f"prometheus {platform.prometheus_url}")
         typer.echo(f"state dir  {platform.state_dir}")

@@ -166,16 +166,12 @@ class EnvoyGateway:
         """Reconnect to the Envoy a `start()` in another process recorded in gateway.json."""
         gw = cls(state_dir)
         try:
-            info = json.loads(gw.info_path.read_text())
-        except (OSError, ValueError) as exc:
+            info, gw._process = processes.read_process_info(gw.info_path, PROCESS_NAME)
+        except (OSError, ValueError, KeyError) as exc:
             raise RouterError(f"no Envoy gateway recorded in {gw.info_path}: {exc}") from None
         gw.admin_port = int(info["admin_port"])
         gw.listener_port = int(info["listener_port"])
         gw.die_with_parent = bool(info.get("die_with_parent", True))
-        gw._process = ManagedProcess(
-            PROCESS_NAME, int(info["pid"]), list(info["argv"]),
-            Path(info["log_path"]), Path(info["record_path"]),
-        )  # fmt: skip
         return gw
 
     # -- configuration ----------------------------------------------------------------------

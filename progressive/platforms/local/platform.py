@@ -122,6 +122,10 @@ class LocalPlatform:
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self._supervisor.start()
 
+    def stop_supervisor(self) -> None:
+        """End the supervisor thread; the platform's processes keep running."""
+        self._stop.set()
+
     def _supervise(self) -> None:
         while not self._stop.wait(SUPERVISE_EVERY_S):
             self._restart_dead_servers()

@@ -250,3 +250,14 @@ def write_process_info(path: Path, process: ManagedProcess, die_with_parent: boo
         "started_at": time.time(),
     }
     atomic_write(path, json.dumps(info, indent=1))
+
+
+def read_process_info(path: Path, name: str) -> tuple[dict, ManagedProcess]:
+    """The facts `write_process_info` recorded, and the process they describe.
+
+    Raises OSError / ValueError / KeyError when there is no usable record.
+    """
+    info = json.loads(Path(path).read_text())
+    process = ManagedProcess(name, int(info["pid"]), list(info["argv"]),
+                             Path(info["log_path"]), Path(info["record_path"]))
+    return info, process

@@ -27,6 +27,7 @@ from progressive.platforms.local.processes import (
     atomic_write,
     find_binary,
     free_port,
+    read_process_info,
     start_process,
     write_process_info,
 )
@@ -195,18 +196,11 @@ class PrometheusServer:
         """Reconnect to the server a previous `start()` recorded in STATE/prometheus/server.json."""
         server = cls(state_dir)
         try:
-            info = json.loads(server.info_path.read_text())
-        except (OSError, ValueError) as exc:
+            info, server._process = read_process_info(server.info_path, PROCESS_NAME)
+        except (OSError, ValueError, KeyError) as exc:
             raise PrometheusFailed(f"no Prometheus recorded in {server.info_path}: {exc}") from None
         server.port = int(info["port"])
         server.die_with_parent = bool(info.get("die_with_parent", True))
-        server._process = ManagedProcess(
-            PROCESS_NAME,
-            int(info["pid"]),
-            list(info["argv"]),
-            Path(info["log_path"]),
-            Path(info["record_path"]),
-        )
         return server
 
     # scrape targets (picked up by file discovery within TARGET_UPDATE_S, no restart)
