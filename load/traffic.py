@@ -8,8 +8,11 @@
 Used by the suites, the CLI (`--rps`) and the benchmarks. Locust runs headless in its own
 process group (`import locust` would patch the harness with gevent) and is always stopped when
 the block ends, on an exception or Ctrl-C too. With `duration_s` the block waits for the run to
-end; without it the run lasts as long as the block and is then stopped with SIGINT, which lets
-Locust finish in-flight requests, flush the records and write its `--json-file` totals.
+end; without it the run lasts as long as the block and is then stopped with SIGTERM, which lets
+Locust finish in-flight requests, flush the records and write its `--json-file` totals. Not
+SIGINT: Python raises KeyboardInterrupt wherever Locust happens to be, possibly between two
+listeners of one request (recorded here, not yet counted in Locust's stats); Locust handles
+SIGTERM in a greenlet of its own, between requests.
 `workers=N` runs one master and N worker processes (see load/README.md for when).
 """
 
@@ -41,7 +44,7 @@ from progressive.waiting import wait_until
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STOP_TIMEOUT_S = 2  # Locust's --stop-timeout: in-flight requests get this long to finish
-STOP_BOUND_S = 15.0  # SIGINT to exit: stop-timeout + the master's 0.5 s + writing files, generous
+STOP_BOUND_S = 15.0  # SIGTERM to exit: stop-timeout + the master's 0.5 s + writing files, generous
 
 
 class LoadError(RuntimeError):
@@ -233,7 +236,7 @@ class TrafficRun:
             bound = self.startup_timeout + self.duration_s + STOP_BOUND_S
             self._wait_exit(self.main, bound)
         else:
-            # SIGINT before Locust runs its users would kill it before it writes anything.
+            # A signal before Locust runs its users would kill it before it writes anything.
             self._wait_first_record()
             self._interrupt(self.main)
         for proc in [self.main, *self.worker_procs]:
@@ -274,7 +277,7 @@ class TrafficRun:
     @staticmethod
     def _interrupt(proc: ManagedProcess) -> None:
         if proc.popen is not None and proc.popen.poll() is None:
-            proc.popen.send_signal(signal.SIGINT)
+            proc.popen.send_signal(signal.SIGTERM)
 
     @staticmethod
     def _wait_exit(proc: ManagedProcess, bound: float) -> None:
