@@ -68,19 +68,23 @@ class WeightTimeline:
         self._thread: threading.Thread | None = None
 
     def poll_once(self) -> None:
+        """One poll. The weights were live at some moment of the call, so a step is stamped
+        conservatively: first seen when the first poll that saw it returned, last seen when the
+        last poll that saw it began. A slow poll then never stretches a step over the next."""
+        sent = self.clock()
         try:
             primary, canary = _weights(self.get_weights())
         except Exception as exc:  # noqa: BLE001 - counted, polling goes on
             self.errors += 1
             self.last_error = exc
             return
-        now = self.clock()
+        answered = self.clock()
         with self._lock:
             last = self._steps[-1] if self._steps else None
             if last is not None and (last.primary, last.canary) == (primary, canary):
-                last.last_seen = now
+                last.last_seen = max(sent, last.first_seen)
             else:
-                self._steps.append(WeightStep(primary, canary, now, now))
+                self._steps.append(WeightStep(primary, canary, answered, answered))
 
     def _run(self) -> None:
         while not self._stop.is_set():

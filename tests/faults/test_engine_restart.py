@@ -43,7 +43,6 @@ SEED = "fixtures/specs/seed-canary.yaml"
 TIME_SCALE = 0.1
 START_ALLOWANCE_S = 60.0  # a CLI's start-up (imports, attach) on a loaded 2-core machine
 RPS = 100
-TICK_JITTER_S = 0.2  # a tick's events are stamped when written, a little after it started
 
 
 @dataclass
@@ -157,5 +156,8 @@ def test_each_weight_holds_one_interval_across_the_restart(restarted):
     interval = r.spec.analysis.interval_s
     steps = [e["t"] for e in r.before + r.after if e["action"] == "step"]
     held = [round(b - a, 2) for a, b in zip(steps, steps[1:], strict=False)]
-    assert all(h >= interval - TICK_JITTER_S for h in held), f"weights held {held} s"
+    # A double tick on resume shows as a hold near 0 s. A tick's events are stamped after its
+    # work (checks, routes, confirms), so a late tick followed by an on-time one shortens a
+    # hold by that lateness; on a loaded machine that can be a few tenths of a second.
+    assert all(h >= interval / 2 for h in held), f"weights held {held} s"
     assert observed_sequence(r.timeline) == [0, 10, 20, 30, 40, 50, 0]

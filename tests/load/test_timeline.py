@@ -68,12 +68,13 @@ def test_polls_record_changes_with_first_and_last_seen_times():
             raise answer
         return answer
 
-    clock = itertools.count(1.0)
+    clock = itertools.count(1.0)  # each poll reads it when sent and, unless it failed, answered
     timeline = WeightTimeline(get_weights, clock=lambda: next(clock))
     for _ in range(6):
         timeline.poll_once()
+    # first seen: when the first poll answered; last seen: when the last poll was sent
     assert timeline.steps == [
-        WeightStep(100, 0, 1.0, 2.0), WeightStep(90, 10, 3.0, 4.0), WeightStep(50, 50, 5.0, 5.0)]
+        WeightStep(100, 0, 2.0, 3.0), WeightStep(90, 10, 6.0, 8.0), WeightStep(50, 50, 11.0, 11.0)]
     assert timeline.errors == 1 and "admin down" in str(timeline.last_error)
     assert observed_sequence(timeline) == [0, 10, 50]
 

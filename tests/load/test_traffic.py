@@ -150,7 +150,9 @@ def test_distributed_workers_record_and_merge(croc, tmp_path):
     with traffic(url, rps=400, users=4, workers=2, workdir=workdir) as run:
         run.wait_for_requests(1000, timeout=WAIT_S)
     assert run.totals is not None
-    assert len(run.records) == run.totals.num_requests
+    # Locust's master writes its totals 0.5 s after telling the workers to quit; a worker's
+    # last report can miss that on a busy machine. The records are complete either way.
+    assert len(run.records) >= run.totals.num_requests
     per_worker = [len(p.read_text().splitlines()) for p in sorted(workdir.glob("records-*.csv"))]
     assert len(per_worker) == 2 and all(per_worker), per_worker
     assert sum(per_worker) == len(run.records)

@@ -169,11 +169,22 @@ def test_a_dead_upstream_shows_as_5xx(mesh):
     # The FIELD-NOTES trap: Envoy's own 503s are missing from upstream_rq_total, and present in
     # the per-code counters the rules read.
     prefix = f"cluster.{cluster_name(NAMESPACE, workload('dead'))}."
-    stats = mesh.gateway.stats("^" + prefix.replace(".", r"\.") + "upstream_rq_")
-    per_code = sum(v for k, v in stats.items() if k.removeprefix(prefix + "upstream_rq_").isdigit())
-    completed = stats[prefix + "upstream_rq_completed"]
-    assert per_code == completed
-    assert stats[prefix + "upstream_rq_total"] < completed
+    pattern = "^" + prefix.replace(".", r"\.") + "upstream_rq_"
+
+    def counts() -> tuple[int, int, int]:
+        stats = mesh.gateway.stats(pattern)
+        per_code = sum(v for k, v in stats.items()
+                       if k.removeprefix(prefix + "upstream_rq_").isdigit())
+        return per_code, stats[prefix + "upstream_rq_completed"], stats[prefix + "upstream_rq_total"]
+
+    # Envoy reads the counters one after the other while traffic flows: a request completing
+    # between two reads tears one snapshot, so wait for a snapshot taken between requests.
+    snapshots = []
+    wait_until(lambda: snapshots.append(counts()) or snapshots[-1][0] == snapshots[-1][1],
+               timeout=WINDOW_BOUND_S, what="a consistent snapshot of the per-code counters")
+    per_code, completed, total = snapshots[-1]
+    assert per_code == completed, snapshots[-3:]
+    assert total < completed
 
 
 def test_success_rate_of_a_healthy_app_is_100(mesh):
@@ -218,7 +229,8 @@ def test_p99_of_a_healthy_app_is_small(mesh):
     )
     value = mesh.check(REQUEST_DURATION, "healthy")
     print(f"healthy P99 {value} ms")
-    assert 0 < value < 100
+    # Far below the 600 ms of the slow app; room for a stall of the loaded machine.
+    assert 0 < value < 300
 
 
 def test_no_traffic_is_no_values(mesh):

@@ -234,11 +234,17 @@ class LocalWorkloads:
                 self._wait_bound(n, restarted, quiet=True)
 
     def stop_all(self) -> None:
+        """Stop every workload of the namespace and withdraw them from the gateway and scrapes
+        (a long-lived platform would otherwise keep a dead cluster per finished rollout)."""
+        gone = []
         with self._locked() as db:
             for key in [k for k in db if k.startswith(f"{self.namespace}/")]:
                 for r in db.pop(key)["replicas"]:
                     processes.stop_pid(r["pid"], r.get("create_time"))
                     self._forget(r)
+                gone.append(key.partition("/")[2])
+        for name in gone:
+            self._publish(name)
 
     # -- helpers ----------------------------------------------------------------------------
 
