@@ -36,7 +36,10 @@ from progressive.workloads.base import AppVersion
 
 pytestmark = pytest.mark.integration
 
-SCALE = 0.25  # the seed's 15 s interval becomes 3.75 s
+SCALE = 0.3  # the seed's 15 s interval becomes 4.5 s
+# Room for the restart itself: the ticks after it that may find no fresh data must stay
+# ceil(STALE_S / interval) even when the restart takes RESTART_ROOM_S (measured 0.06-0.18 s).
+RESTART_ROOM_S = 2.0
 FAILED_WHILE_DOWN = 2  # ticks that fail on a refused query before the test restarts it
 # From a restart to fresh data in a query: target hand-over, two scrapes (rate() needs a new
 # one), one rule evaluation.
@@ -54,7 +57,8 @@ def test_prometheus_killed_mid_analysis_counts_failed_checks_and_the_run_continu
     def kill_prometheus(run):
         prometheus, interval = run.platform.prometheus, run.spec.analysis.interval_s
         threshold = run.spec.analysis.threshold
-        assert FAILED_WHILE_DOWN + math.ceil(STALE_S / interval) < threshold, "pick SCALE"
+        stale_ticks = math.ceil((STALE_S + RESTART_ROOM_S) / interval)
+        assert FAILED_WHILE_DOWN + stale_ticks < threshold, "pick SCALE"
         run.wait_weight(20)
         run.platform.auto_restart.discard("prometheus")  # this test restarts it itself
         try:
@@ -119,4 +123,4 @@ def test_the_platform_restarts_a_killed_prometheus_with_its_port_and_data(local_
     fresh = time.time()
     figures("prometheus_down_s", round(ready - killed, 2))
     figures("prometheus_restart_to_fresh_scrape_s", round(fresh - ready, 2))
-    assert fresh - ready <= STALE_S + 1.0
+    assert fresh - ready <= STALE_S + RESTART_ROOM_S
