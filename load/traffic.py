@@ -12,7 +12,8 @@ end; without it the run lasts as long as the block and is then stopped with SIGT
 Locust finish in-flight requests, flush the records and write its `--json-file` totals. Not
 SIGINT: Python raises KeyboardInterrupt wherever Locust happens to be, possibly between two
 listeners of one request (recorded here, not yet counted in Locust's stats); Locust handles
-SIGTERM in a greenlet of its own, between requests.
+SIGTERM in a greenlet of its own, between requests. (A run with a load shape gets SIGINT:
+Locust only installs that handler once the shape is over.)
 `workers=N` runs one master and N worker processes (see load/README.md for when).
 """
 
@@ -274,10 +275,11 @@ class TrafficRun:
         except TimeoutError:
             pass  # stop it anyway; finish() reports the missing totals with the log
 
-    @staticmethod
-    def _interrupt(proc: ManagedProcess) -> None:
+    def _interrupt(self, proc: ManagedProcess) -> None:
+        """SIGTERM, except with a load shape: Locust waits for the shape before it installs its
+        SIGTERM handler (SIGTERM would kill it unflushed) and stops on Ctrl-C there instead."""
         if proc.popen is not None and proc.popen.poll() is None:
-            proc.popen.send_signal(signal.SIGTERM)
+            proc.popen.send_signal(signal.SIGINT if self.shape is not None else signal.SIGTERM)
 
     @staticmethod
     def _wait_exit(proc: ManagedProcess, bound: float) -> None:

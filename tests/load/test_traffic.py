@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from load.recording import failure_count, status_counts, version_counts
-from load.shapes import StepShape
+from load.shapes import ConstantShape, StepShape
 from load.traffic import LoadError, traffic
 from progressive.platforms.local.processes import free_port
 from progressive.stats import acceptance_interval
@@ -142,6 +142,16 @@ def test_step_shape_raises_the_rate_with_the_users(croc, tmp_path):
     first_second = len(records.between(start, start + 1))  # about 20
     last_second = len(records.between(end - 1, end + 1))  # about 60
     assert last_second > 1.5 * first_second, (first_second, last_second)
+
+
+def test_a_shape_without_duration_is_stopped_cleanly_at_the_end_of_the_block(croc, tmp_path):
+    url = croc("--version", "v1", "--error-rate", "0")
+    with traffic(url, rps=100, users=2, shape=ConstantShape(users=2),
+                 workdir=tmp_path / "load") as run:
+        run.wait_for_requests(50, timeout=WAIT_S)
+    assert run.totals is not None, "Locust was killed instead of stopped"
+    assert len(run.records) >= 50
+    assert not _locust_processes(run)
 
 
 def test_distributed_workers_record_and_merge(croc, tmp_path):
