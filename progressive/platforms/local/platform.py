@@ -201,8 +201,10 @@ class LocalPlatform:
             self._metrics = PrometheusProvider(self.prometheus.url)
         return self._metrics
 
-    def _publish(self, namespace: str, name: str, endpoints: list[tuple[str, int]]) -> None:
-        """Republish every workload's endpoints as Envoy clusters, and scrape targets."""
+    def _publish(self, namespace: str, name: str) -> None:
+        """Republish every workload's endpoints as Envoy clusters, and `name`'s scrape targets,
+        both from the workloads file read under the lock (a supervisor restart racing `stop_all`
+        must not bring back the targets it withdrew)."""
         with self._publish_lock:
             clusters: dict[str, list[tuple[str, int]]] = {}
             db = json.loads((self.state_dir / "workloads.json").read_text())
@@ -212,9 +214,8 @@ class LocalPlatform:
                     (processes.LOOPBACK, r["port"]) for r in entry["replicas"] if r.get("port")
                 ]
             self.gateway.set_clusters(clusters)
-            self.prometheus.set_app_targets(
-                name, namespace, [f"{h}:{p}" for h, p in endpoints]
-            )
+            mine = clusters.get(cluster_name(namespace, name), [])
+            self.prometheus.set_app_targets(name, namespace, [f"{h}:{p}" for h, p in mine])
 
     # -- facts ------------------------------------------------------------------------------
 

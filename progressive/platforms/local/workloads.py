@@ -34,7 +34,7 @@ from progressive.platforms.local import processes
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion, Readiness
 
-EndpointsChanged = Callable[[str, str, list[tuple[str, int]]], None]  # namespace, name, endpoints
+EndpointsChanged = Callable[[str, str], None]  # namespace, name: its endpoints changed
 
 BIND_TIMEOUT_S = 15.0  # a replica writes its port file within this bound (Python start-up)
 ROLLING_READY_TIMEOUT_S = 20.0  # old replicas are kept until the new ones are ready, this long
@@ -303,7 +303,7 @@ class LocalWorkloads:
 
     def _publish(self, name: str) -> None:
         if self._on_endpoints is not None:
-            self._on_endpoints(self.namespace, name, [e for e in self.endpoints(name) if e[1]])
+            self._on_endpoints(self.namespace, name)
 
     def _healthy(self, replica: dict) -> bool:
         if not replica.get("port") or not self._alive(replica):
