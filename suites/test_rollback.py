@@ -40,13 +40,11 @@ def test_error_rate_breach_rolls_back(rollout_under_load, namespace):
     obs = rollout_under_load(spec, V1, AppVersion("v3", error_rate=0.10))
 
     assert_clean_rollback(obs, "v3")
-    failed = [e for e in obs.events if e["action"] == "check_failed"]
     counted = max(e["failedChecks"] for e in obs.events)
     assert counted == spec.analysis.threshold, f"rolled back at {counted} failed checks"
     nth = next(e for e in obs.events if e["failedChecks"] == spec.analysis.threshold)
     rollback = first(obs.events, "rollback")
     streak = failing_streak_start(obs.events)
-    assert failed[0]["t"] <= streak, "the streak starts before the first failed check"
     assert rollback["t"] - streak <= rollback_bound(obs.spec), "rollback too late"
     assert rollback["t"] >= nth["t"], "rolled back before the threshold was reached"
 
