@@ -51,6 +51,19 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
 
 
+def _hear_sigint() -> bool:
+    """Ctrl-C / SIGINT stops and cleans up, also when started as a background job of a script.
+
+    Such a job inherits SIGINT ignored (the shell's doing, and exec keeps it), so a `kill -INT`
+    would be lost, and so would the SIGINT that `progressive conformance` forwards to pytest.
+    True when it was ignored (and is heard now).
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        return False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return True
+
+
 def _click_exception_modules() -> list:
     mods = []
     for name in ("typer._click.exceptions", "click.exceptions"):
@@ -66,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     _register_commands()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # teardown as on Ctrl-C
+    sigint_was_ignored = _hear_sigint()
     try:
         rc = app(args=argv, standalone_mode=False)
     except UserError as exc:
@@ -91,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if sigint_was_ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     return rc if isinstance(rc, int) else 0
 
 

@@ -42,13 +42,15 @@ def run_bound_s(spec_path: Path = SEED, time_scale: float = TIME_SCALE) -> float
 class Rollout:
     """One `progressive rollout` subprocess and what it left behind."""
 
-    def __init__(self, tmp_path: Path, *args: str):
+    def __init__(self, tmp_path: Path, *args: str, sigint: object = signal.SIG_DFL):
+        """`sigint`: the disposition it starts with; SIG_IGN as a script's `cmd &` starts it."""
         self.state = tmp_path / "state"
         self.events = tmp_path / "events.jsonl"
         argv = [sys.executable, "-m", "progressive", "rollout", *args,
                 "--state-dir", str(self.state), "--events-json", str(self.events)]
         self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE,  # noqa: S603
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))  # noqa: PLW1509
         self.pids: dict[int, float | None] = {}  # pid -> create time, all ever recorded
         self.ports: set[int] = set()
         self.out = self.err = ""
@@ -126,8 +128,8 @@ def _alive(pid: int, create_time: float | None) -> bool:
 def rollout(tmp_path):
     runs: list[Rollout] = []
 
-    def start(*args: str) -> Rollout:
-        run = Rollout(tmp_path / f"run{len(runs)}", *args)
+    def start(*args: str, **options) -> Rollout:
+        run = Rollout(tmp_path / f"run{len(runs)}", *args, **options)
         runs.append(run)
         return run
 
@@ -186,8 +188,13 @@ def test_invalid_option_exits_2(rollout):
     assert "Traceback" not in run.err
 
 
-def test_sigint_stops_everything(rollout):
-    run = rollout(str(SEED), "--to", "v2", "--time-scale", str(TIME_SCALE), "--rps", "100")
+def test_sigint_stops_everything_also_in_a_background_job(rollout):
+    """Started as a script's `progressive rollout ... &` is: SIGINT inherited ignored.
+
+    (A SIGINT to a foreground run is covered by tests/faults/test_interrupts.py.)
+    """
+    run = rollout(str(SEED), "--to", "v2", "--time-scale", str(TIME_SCALE), "--rps", "100",
+                  sigint=signal.SIG_IGN)
     run.wait_for_event(lambda e: e["action"] == "step" and e["canaryWeight"] == 10,
                        timeout=run_bound_s())
     assert run.pids and run.ports, "nothing was recorded while the run went on"

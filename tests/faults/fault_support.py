@@ -124,6 +124,12 @@ def cli_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "progressive", *map(str, args)]
 
 
+def _foreground_signals() -> None:
+    """SIGINT at its default, as a terminal's foreground job has it, even when the test run
+    itself was started as a background job of a script (SIGINT ignored, inherited by exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Harness:
     """A harness process (`progressive ...` or `pytest ...`) and every process it recorded.
 
@@ -138,7 +144,8 @@ class Harness:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.out_path, self.err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=err)  # noqa: S603
+            self.proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=err,  # noqa: S603
+                                         preexec_fn=_foreground_signals)  # noqa: PLW1509
         self.pids: dict[int, float | None] = {}
         self.ports: set[int] = set()
 

@@ -7,6 +7,7 @@ Every test drives one app process directly (no gateway). Waits are bounded by
 
 from __future__ import annotations
 
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -144,7 +145,22 @@ def test_step_shape_raises_the_rate_with_the_users(croc, tmp_path):
     assert last_second > 1.5 * first_second, (first_second, last_second)
 
 
-def test_a_shape_without_duration_is_stopped_cleanly_at_the_end_of_the_block(croc, tmp_path):
+@pytest.fixture(params=["foreground", "background-job"])
+def harness_sigint(request):
+    """The harness as started from a terminal, or as a script's `cmd &` (SIGINT ignored, which
+    its children inherit unless the harness resets it: the shape run is stopped by SIGINT)."""
+    if request.param == "foreground":
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_shape_without_duration_is_stopped_cleanly_at_the_end_of_the_block(croc, tmp_path,
+                                                                              harness_sigint):
     url = croc("--version", "v1", "--error-rate", "0")
     with traffic(url, rps=100, users=2, shape=ConstantShape(users=2),
                  workdir=tmp_path / "load") as run:

@@ -61,8 +61,19 @@ def free_port() -> int:
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progressive-spawner")
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _child_setup() -> None:  # runs in the child between fork and exec
+    """A session of its own, and SIGINT at its default.
+
+    A harness started as a background job of a script inherits SIGINT *ignored*, and exec
+    keeps ignored signals ignored: Locust (stopped with SIGINT when it runs a load shape)
+    would never hear the stop.
+    """
     os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    _child_setup()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -133,7 +144,7 @@ def start_process(
                 stderr=subprocess.STDOUT,
                 env=full_env,
                 cwd=cwd,
-                preexec_fn=_die_with_parent if die_with_parent else os.setsid,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if die_with_parent else _child_setup,  # noqa: PLW1509
             )
 
     popen = _SPAWNER.submit(spawn).result() if die_with_parent else spawn()
