@@ -19,6 +19,7 @@ from load.traffic import traffic
 from progressive.engine.loadtester import LoadTester
 from progressive.model import load_specs
 from progressive.model.types import HookType, Webhook
+from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 BLUE, GREEN = AppVersion("blue"), AppVersion("green")
@@ -113,7 +114,8 @@ def test_shipper_steps_switch_and_roll_back(platform, engine, shipper):
         run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS))
         run.wait_for_requests(50, timeout=30)
         assert release.advance_to(0), release.last_error  # staging: green up, no traffic
-        assert workloads.is_ready(release.contender).ready
+        wait_until(lambda: workloads.is_ready(release.contender).ready, timeout=10,
+                   what="green to answer its readiness probe at staging")
         green_direct = workloads.endpoints(release.contender)
         run.wait_for_requests(len(run.records) + 100, timeout=10)
         assert release.run(last), release.last_error  # 50/50, then full on

@@ -28,7 +28,7 @@ from progressive.waiting import wait_until
 
 HTTP_TIMEOUT_S = 10.0
 PROCESS_START_S = 30.0  # Python + aiohttp import on a loaded 2-core machine
-ACCEPT_WITHIN_S = 0.1  # "answers 202 at once"
+ACCEPT_WITHIN_S = 0.5  # "answers 202 at once": well before the 1 s job could have run
 
 
 class Target:
@@ -127,9 +127,10 @@ class TestLoad:
         assert tester.requests_sent == n
         assert job["statuses"] == {"200": n} and job["errors"] == 0
         assert len(target.hits) == n
-        # Spaced at 1/rps: asyncio never wakes early by more than its clock resolution.
-        spread = target.hits[-1][0] - target.hits[0][0]
-        assert spread >= 0.8 * (n - 1) / rps
+        # Paced at 1/rps on a fixed schedule from the job's start (after `started`): the last
+        # request cannot leave before (n - 1) / rps, give or take asyncio's clock resolution.
+        # (A stall may delay requests and bunch them up after it; it cannot make one early.)
+        assert target.hits[-1][0] - started >= (n - 1) / rps - 0.02
 
     def test_headers_and_method_are_sent(self, tester, target):
         resp = post(tester, payload(url=target.url, rps="20", duration="100ms", method="post",

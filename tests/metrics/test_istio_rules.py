@@ -142,11 +142,11 @@ def test_prometheus_scrapes_envoy_and_every_app(mesh):
     up = mesh.provider.run_query
     _timed("envoy up == 1", lambda: up('sum(up{job="envoy"})') == 1, TARGET_BOUND_S)
     _timed(
-        "every app up == 1",
-        lambda: up(f'sum(up{{job="apps", namespace="{NAMESPACE}"}})') == len(WORKLOADS),
+        "every app up == 1, the slow one too",
+        lambda: up(f'sum(up{{job="apps", namespace="{NAMESPACE}"}})') == len(WORKLOADS)
+        and up(f'up{{job="apps", workload="{workload("slow")}"}}') == 1,
         TARGET_BOUND_S,
     )
-    assert up(f'up{{job="apps", workload="{workload("slow")}"}}') == 1
 
 
 def test_a_dead_upstream_shows_as_5xx(mesh):
@@ -218,7 +218,10 @@ def test_p99_of_an_app_with_600ms_added_latency_exceeds_500ms(mesh):
     )
     value = mesh.check(REQUEST_DURATION, "slow")
     print(f"slow P99 {value} ms")
-    assert 500 < value <= 1000  # every answer took >= 600 ms (bucket bounds 500, 600, 750)
+    # Every answer took >= 600 ms (bucket bounds 500, 600, 750, 1000): the seed's 500 ms check
+    # fails. Above 1000 only if > 1% of the answers were delayed 400 ms more by a stall; the
+    # upper bound catches a unit error (seconds read as ms would be 1000x off).
+    assert 500 < value <= 2500
 
 
 def test_p99_of_a_healthy_app_is_small(mesh):
@@ -229,8 +232,9 @@ def test_p99_of_a_healthy_app_is_small(mesh):
     )
     value = mesh.check(REQUEST_DURATION, "healthy")
     print(f"healthy P99 {value} ms")
-    # Far below the 600 ms of the slow app; room for a stall of the loaded machine.
-    assert 0 < value < 300
+    # Passes the seed's 500 ms check (the slow app, at 600 ms, fails it). Typically < 10 ms;
+    # the room is for a stall of the loaded machine (> 1% of the window's answers delayed).
+    assert 0 < value < 500
 
 
 def test_no_traffic_is_no_values(mesh):

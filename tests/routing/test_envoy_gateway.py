@@ -19,6 +19,7 @@ from progressive.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 CLUSTER = "test_web"
+HEALTHY_BOUND_S = 10.0  # a new host's first health check (1 s interval) on a loaded machine
 
 
 def route_to(*weights: tuple[str, int]) -> dict:
@@ -76,6 +77,10 @@ def test_replica_changes_serve_at_once_and_keep_the_counters(serving: EnvoyGatew
     assert blast(serving.listener_url, 10, concurrency=1).versions == {"v1": 10}
     serving.set_clusters({CLUSTER: [backends["v1"].endpoint, backends["v2"].endpoint],
                           "test_empty": []})  # fmt: skip
+    # set_clusters waits NEW_HOSTS_HEALTHY_S for the health check, then goes on (a slow replica
+    # must not hold a weight change); the exact round-robin split needs both hosts healthy.
+    wait_until(lambda: (CLUSTER, *backends["v2"].endpoint) in serving.healthy_hosts(),
+               timeout=HEALTHY_BOUND_S, what="v2 to pass Envoy's health check")
     assert blast(serving.listener_url, 10, concurrency=1).versions == {"v1": 5, "v2": 5}
     serving.set_clusters({CLUSTER: [backends["v2"].endpoint], "test_empty": []})
     assert blast(serving.listener_url, 10, concurrency=1).versions == {"v2": 10}

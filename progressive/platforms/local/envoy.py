@@ -205,7 +205,7 @@ class EnvoyGateway:
                     shutil.rmtree(self._path(f"eds/{gone}").parent, ignore_errors=True)
         if added:
             try:
-                wait_until(lambda: added <= self._healthy_hosts(), timeout=NEW_HOSTS_HEALTHY_S,
+                wait_until(lambda: added <= self.healthy_hosts(), timeout=NEW_HOSTS_HEALTHY_S,
                            what="new replicas to pass Envoy's health check")  # fmt: skip
             except TimeoutError:
                 pass
@@ -292,7 +292,7 @@ class EnvoyGateway:
         stats = self.stats("^" + re.escape(prefix) + "update_")
         return {k.removeprefix(prefix): v for k, v in stats.items()}
 
-    def _healthy_hosts(self) -> set[tuple[str, str, int]]:
+    def healthy_hosts(self) -> set[tuple[str, str, int]]:
         """(cluster, address, port) of every host Envoy would send traffic to now."""
         out = set()
         doc = self._admin("/clusters", params={"format": "json"}).json()

@@ -39,6 +39,7 @@ EndpointsChanged = Callable[[str, str], None]  # namespace, name: its endpoints 
 BIND_TIMEOUT_S = 15.0  # a replica writes its port file within this bound (Python start-up)
 ROLLING_READY_TIMEOUT_S = 20.0  # old replicas are kept until the new ones are ready, this long
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+PROBE_TIMEOUT_S = 1.0  # a readiness probe of /healthz, as Kubernetes' default timeoutSeconds
 
 
 class LocalWorkloads:
@@ -310,7 +311,7 @@ class LocalWorkloads:
             return False
         try:
             url = f"http://{processes.LOOPBACK}:{replica['port']}/healthz"
-            return self._http.get(url, timeout=0.5).status_code == 200
+            return self._http.get(url, timeout=PROBE_TIMEOUT_S).status_code == 200
         except requests.RequestException:
             return False
 
