@@ -168,12 +168,16 @@ def holds(condition, duration: float, what: str, poll: float = 0.1) -> None:
         time.sleep(poll)
 
 
+def with_analysis(spec: CanarySpec, **changes) -> CanarySpec:
+    """`spec` with fields of its analysis changed (e.g. max_weight=20, iterations=5)."""
+    return dataclasses.replace(spec, analysis=dataclasses.replace(spec.analysis, **changes))
+
+
 def with_webhooks(spec: CanarySpec, *hooks, threshold: int | None = None) -> CanarySpec:
-    a = spec.analysis
     changes = {"webhooks": tuple(hooks)}
     if threshold is not None:
         changes["threshold"] = threshold
-    return dataclasses.replace(spec, analysis=dataclasses.replace(a, **changes))
+    return with_analysis(spec, **changes)
 
 
 def observe_rollout(platform, engine, spec: CanarySpec, initial, new, *, rps: float = LOAD_RPS,

@@ -12,7 +12,14 @@ import dataclasses
 from contextlib import ExitStack
 
 import pytest
-from conformance_support import FIXTURES, LOAD_RPS, LOAD_USERS, load_spec, with_webhooks
+from conformance_support import (
+    FIXTURES,
+    LOAD_RPS,
+    LOAD_USERS,
+    load_spec,
+    with_analysis,
+    with_webhooks,
+)
 
 from load.timeline import WeightTimeline, join
 from load.traffic import traffic
@@ -23,6 +30,7 @@ from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 BLUE, GREEN = AppVersion("blue"), AppVersion("green")
+ITERATIONS = 5  # of analysis before the switch (the fixture's 10 would add 7.5 s at scale 0.1)
 
 
 def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: float,
@@ -49,8 +57,9 @@ def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: 
 )
 def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespace, time_scale):
     with LoadTester() as tester:
-        spec = green_analysis_load(load_spec("canary-blue-green.yaml", namespace), tester,
-                                   platform.gateway_url, time_scale)
+        spec = green_analysis_load(
+            with_analysis(load_spec("canary-blue-green.yaml", namespace), iterations=ITERATIONS),
+            tester, platform.gateway_url, time_scale)
         obs = rollout_under_load(spec, BLUE, GREEN)
         green_hits = tester.requests_sent
 
@@ -71,8 +80,9 @@ def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespac
 def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_load, namespace,
                                                      time_scale):
     with LoadTester() as tester:
-        spec = green_analysis_load(load_spec("canary-blue-green.yaml", namespace), tester,
-                                   platform.gateway_url, time_scale)
+        spec = green_analysis_load(
+            with_analysis(load_spec("canary-blue-green.yaml", namespace), iterations=ITERATIONS),
+            tester, platform.gateway_url, time_scale)
         obs = rollout_under_load(spec, BLUE, AppVersion("green", error_rate=0.5))
 
     assert obs.status.phase == "Failed"

@@ -3,20 +3,23 @@
 SEMANTICS.md §8. One rollout carries all three confirm gates, closed: at each, the suite
 checks that the rollout holds for several intervals with no failed check and no traffic
 change, then opens it. A second rollout's pre-rollout and rollout hooks each fail once and
-count, below the threshold, so the release is still promoted.
+count, below the threshold, so the release is still promoted. Both use the seed's Canary with
+two steps (maxWeight 20): the gates and hooks act before, between and after steps; walking all
+five steps is the stepping suite's subject.
 """
 
 from __future__ import annotations
 
 import pytest
-from conformance_support import GateServer, holds, load_spec, with_webhooks
+from conformance_support import GateServer, holds, load_spec, with_analysis, with_webhooks
 
 from progressive.model.types import HookType, Webhook
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 V1, V2 = AppVersion("v1"), AppVersion("v2")
-HELD_INTERVALS = 3  # a halt must hold this many analysis intervals
+HELD_INTERVALS = 2  # a halt must hold this many analysis intervals (a tick moves within one)
+MAX_WEIGHT = 20
 GATES = {HookType.CONFIRM_ROLLOUT: "/rollout", HookType.CONFIRM_TRAFFIC_INCREASE: "/increase",
          HookType.CONFIRM_PROMOTION: "/promote"}
 
@@ -37,7 +40,8 @@ def gated_rollout(module_rollout, gates):
     """The rollout, and what each gate's hold looked like: {path: (phase, weight, failed)}."""
     for path in GATES.values():
         gates.close(path)
-    spec = with_webhooks(load_spec("seed-canary.yaml", "conf-gates"),
+    spec = with_webhooks(with_analysis(load_spec("seed-canary.yaml", "conf-gates"),
+                                       max_weight=MAX_WEIGHT),
                          *(hook(gates, kind, path) for kind, path in GATES.items()))
     holds_seen: dict[str, tuple] = {}
     top = spec.analysis.effective_max_weight()
@@ -104,7 +108,8 @@ def test_confirm_promotion_waits_at_max_weight(gated_rollout):
 def hooks_rollout(module_rollout, gates):
     """pre-rollout fails once and rollout fails once (threshold 5): both count, no rollback."""
     gates.answers["/pre"] = gates.answers["/load"] = 500
-    spec = with_webhooks(load_spec("seed-canary.yaml", "conf-hooks"),
+    spec = with_webhooks(with_analysis(load_spec("seed-canary.yaml", "conf-hooks"),
+                                       max_weight=MAX_WEIGHT),
                          hook(gates, HookType.PRE_ROLLOUT, "/pre"),
                          hook(gates, HookType.ROLLOUT, "/load"), threshold=5)
 
