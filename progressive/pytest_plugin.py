@@ -203,6 +203,7 @@ def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFacto
     plat.up()
     pytestconfig.stash[_platform_key] = plat
     try:
+        plat.wait_for_metrics()
         yield plat
     finally:
         if not keep:

@@ -203,6 +203,7 @@ def local_platform(state_dir: Path, say: Say) -> Iterator[tuple[object, bool]]:
     try:
         say(f"starting a local platform in {state_dir} for this run")
         platform.up()
+        platform.wait_for_metrics()  # the first analysis checks need data
         yield platform, True
     finally:
         with _teardown_shielded():

@@ -36,6 +36,9 @@ class Platform(Protocol):
 
     def up(self) -> None: ...
 
+    def wait_for_metrics(self) -> None:
+        """Return once Prometheus scrapes the mesh: a check before that sees no data."""
+
     def down(self) -> None: ...
 
     def router(self) -> Router: ...

@@ -153,6 +153,11 @@ def test_good_release_is_promoted_through_every_step(rollout):
     steps = [e["canaryWeight"] for e in events if e["action"] == "step"]
     assert steps == [10, 20, 30, 40, 50]
     assert events[-1]["phase"] == "Succeeded"
+    # The platform it started was scraped before the analysis began: the first check after
+    # the first step finds the canary's requests (without the wait it always saw no data).
+    no_data = [e["message"] for e in events
+               if e["action"] == "check_failed" and "no data" in e["message"]]
+    assert no_data == []
     assert "Traceback" not in run.err
     assert run.pids and run.ports, "the run was not observed"
     assert run.leftovers() == []

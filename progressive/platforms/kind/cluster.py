@@ -67,6 +67,9 @@ class Binaries:
 ON_PATH = Binaries()  # the binaries by name, as a reader types them (render, docs)
 
 
+METRICS_FLOW_TIMEOUT_S = 4 * 15.0  # four of the Istio addon's 15 s scrape intervals
+
+
 class ClusterPlatform:
     """Base of KindPlatform and KubeconfigPlatform: subclasses set `kubeconfig`, `namespace`,
     `labels`, `gateway_ref` and implement up/down and the two URLs."""
@@ -102,6 +105,12 @@ class ClusterPlatform:
         except BaseException:
             self.after_failed_up()
             raise
+
+    def wait_for_metrics(self) -> None:
+        """Return once the mesh's Prometheus has scraped a target (an addon installed with the
+        cluster scrapes only after its first interval, 15 s)."""
+        wait_until(lambda: self.metrics().run_query("count(up == 1)") > 0,
+                   timeout=METRICS_FLOW_TIMEOUT_S, what="Prometheus' first scrape in the cluster")
 
     def check_machine(self) -> None:
         raise NotImplementedError

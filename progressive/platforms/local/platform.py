@@ -26,12 +26,18 @@ import requests
 from progressive.platforms.base import ALL_FEATURES
 from progressive.platforms.local import processes
 from progressive.platforms.local.envoy import EnvoyGateway
-from progressive.platforms.local.prometheus import PrometheusServer
+from progressive.platforms.local.prometheus import (
+    SCRAPE_INTERVAL_S,
+    TARGET_UPDATE_S,
+    PrometheusServer,
+)
 from progressive.platforms.local.workloads import LocalWorkloads
 from progressive.routing.names import cluster_name
 from progressive.waiting import wait_until
 
 GATEWAY_READY_TIMEOUT_S = 20.0
+# Target hand-over and a scrape, x3 for a loaded machine.
+METRICS_FLOW_TIMEOUT_S = 3 * (TARGET_UPDATE_S + 2 * SCRAPE_INTERVAL_S)
 SUPERVISE_EVERY_S = 0.5
 AUTO_RESTART = frozenset({"gateway", "prometheus"})
 # down() waits this long for a restart in progress (Prometheus' ready bound and Envoy's).
@@ -75,6 +81,16 @@ class LocalPlatform:
             self.down()
             raise
         self.start_supervisor()
+
+    def wait_for_metrics(self) -> None:
+        """Return once Prometheus has scraped the gateway. A started Prometheus hands its targets
+        to its scrapers only after TARGET_UPDATE_S (5 s): an analysis that began with the
+        platform would see no data at its first checks (at time scale 0.1, a failed check)."""
+        wait_until(
+            lambda: self.metrics().run_query('sum(up{job="envoy"})') == 1,
+            timeout=METRICS_FLOW_TIMEOUT_S,
+            what="Prometheus' first scrape of the gateway",
+        )
 
     @classmethod
     def attach(cls, state_dir: Path) -> LocalPlatform:
