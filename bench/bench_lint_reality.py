@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         platform.up()
         engine = None
         try:
+            platform.wait_for_metrics()  # a check before Prometheus' first scrape sees no data
             engine = start_engine(platform, Path(tmp) / "engine", spec)
             for rps in (RISKY_RPS, SAFE_RPS):
                 runs = args.runs or RUNS[rps]

@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     _register_commands()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # teardown as on Ctrl-C
-    sigint_was_ignored = _hear_sigint()
+    sigint_was_ignored = False
     try:
+        sigint_was_ignored = _hear_sigint()
         rc = app(args=argv, standalone_mode=False)
     except UserError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)

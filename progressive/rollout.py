@@ -195,7 +195,9 @@ def local_platform(state_dir: Path, say: Say) -> Iterator[tuple[object, bool]]:
     state_dir = Path(state_dir)
     if LocalPlatform.is_running(state_dir):
         say(f"using the local platform running in {state_dir}")
-        yield LocalPlatform.attach(state_dir), False
+        platform = LocalPlatform.attach(state_dir)
+        platform.wait_for_metrics()  # at once, unless `progressive up` has just started it
+        yield platform, False
         return
     if state_dir.exists():
         LocalPlatform(state_dir).down()  # leftovers of a crashed run: processes, workload table

