@@ -35,10 +35,15 @@ ATTEMPTS = 3  # a replica replaced between two ticks was not seen by the engine:
 REPLACE_BOUND_S = RESTART_BACKOFF_S[-1] + SUPERVISE_EVERY_S + BIND_TIMEOUT_S
 
 
-def replica(state_dir, namespace: str, workload: str, index: int = 0) -> dict:
-    """The platform's record of one replica (pid, port), from STATE/workloads.json."""
-    db = json.loads((state_dir / "workloads.json").read_text())
-    return next(r for r in db[f"{namespace}/{workload}"]["replicas"] if r["index"] == index)
+def replica(state_dir, namespace: str, workload: str, index: int = 0,
+            generation: int | None = None) -> dict:
+    """The platform's record of one replica (pid, port), from STATE/workloads.json: replica
+    `index` of `generation` (default: the workload's current one). During a promotion the
+    primary runs two generations, each with its replica 0."""
+    entry = json.loads((state_dir / "workloads.json").read_text())[f"{namespace}/{workload}"]
+    generation = entry["generation"] if generation is None else generation
+    return next(r for r in entry["replicas"]
+                if r["index"] == index and r["generation"] == generation)
 
 
 def serving(port: int) -> bool:
@@ -51,13 +56,16 @@ def test_a_dead_primary_replica_makes_the_engine_wait_and_is_replaced(rollout, f
     def kill_primary_replica(run):
         state, ns, primary = run.platform.state_dir, run.spec.namespace, run.spec.primary_name
         run.wait_weight(20)
+        top = run.spec.analysis.effective_max_weight()
         for _ in range(ATTEMPTS):
+            if run.engine.status().canary_weight >= top:
+                return  # the next tick may promote: a new generation would replace the replica
             old = replica(state, ns, primary)
             kill = {"killed": sigkill(old["pid"]), "pid": old["pid"], "port": old["port"]}
             kills.append(kill)
 
             def replaced(old=old):
-                now = replica(state, ns, primary)
+                now = replica(state, ns, primary, generation=old["generation"])
                 return now["pid"] != old["pid"] and serving(now["port"]) and now
 
             new = wait_until(replaced, timeout=REPLACE_BOUND_S, what="the replica's replacement")
