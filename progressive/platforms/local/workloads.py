@@ -11,8 +11,9 @@ Kubernetes behaviour it imitates, because the engine and the suites depend on it
 - *Rolling update*: `deploy` starts the new replicas first and stops the old ones only once
   the new ones are ready (bounded); a new version that never becomes ready leaves the old
   replicas serving, as a stuck Deployment would.
-- *Restarts*: `reconcile()` (called on every readiness check and by the platform's supervisor
-  thread) restarts dead replicas on their port with a growing back-off, as a kubelet does.
+- *Restarts*: `reconcile()` (called after every readiness check and by the platform's
+  supervisor thread) restarts dead replicas on their port with a growing back-off, as a kubelet
+  does; a restarted replica is not ready until its probe answers.
 - *Progress deadline*: a workload not ready `progress_deadline_s` after its last change is
   failed for good (`Readiness.retriable=False`), like `ProgressDeadlineExceeded`.
 """
@@ -157,7 +158,15 @@ class LocalWorkloads:
             self._forget(r)
 
     def is_ready(self, name: str) -> Readiness:
-        self.reconcile(name)
+        """Readiness as observed now; then dead replicas are restarted (after their back-off).
+        Observed first: restarting waits for the new replica to listen, and a check made after
+        that wait would hide the outage from the tick that asked."""
+        try:
+            return self._readiness(name)
+        finally:
+            self.reconcile(name)
+
+    def _readiness(self, name: str) -> Readiness:
         entry = self._read().get(name)
         if entry is None:
             return Readiness(False, True, f"{name} does not exist")
