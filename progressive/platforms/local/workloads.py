@@ -161,10 +161,9 @@ class LocalWorkloads:
         """Readiness as observed now; then dead replicas are restarted (after their back-off).
         Observed first: restarting waits for the new replica to listen, and a check made after
         that wait would hide the outage from the tick that asked."""
-        try:
-            return self._readiness(name)
-        finally:
-            self.reconcile(name)
+        readiness = self._readiness(name)
+        self.reconcile(name)
+        return readiness
 
     def _readiness(self, name: str) -> Readiness:
         entry = self._read().get(name)
