@@ -116,6 +116,14 @@ def test_path_headers_and_virtual_host_reach_the_server(echo_server, tmp_path):
     assert version_counts(run.records) == {"croc-hunter.example|pr-42|/pr/42?x=1": len(run.records)}
 
 
+def requests_per_second(times, whole: bool = False) -> np.ndarray:
+    """Requests in [t, t + 1 s) for each request time t (sorted); `whole`: only the windows
+    that end before the last request (wholly inside the run)."""
+    t = np.asarray(times)
+    starts = t[t <= t[-1] - 1.0] if whole else t
+    return np.searchsorted(t, starts + 1.0) - np.arange(len(starts))
+
+
 def test_rate_is_paced_to_the_target(croc, tmp_path):
     """rps=100 for 5 s: 500 requests expected; at most 1.2x, and 100 +- 20 in a typical second.
 
@@ -129,10 +137,8 @@ def test_rate_is_paced_to_the_target(croc, tmp_path):
         pass  # a run with a duration lasts that long
     assert run.totals is not None and run.totals.num_requests == len(run.records)
     assert len(run.records) <= 600, len(run.records)
-    t = np.asarray(run.records.t)
-    starts = t[t <= t[-1] - 1.0]  # windows wholly inside the run
-    per_second = np.searchsorted(t, starts + 1.0) - np.arange(len(starts))
-    print(f"median requests per second {np.median(per_second)}, total {len(t)}")
+    per_second = requests_per_second(run.records.t, whole=True)
+    print(f"median requests per second {np.median(per_second)}, total {len(run.records)}")
     assert 80 <= np.median(per_second) <= 120, np.median(per_second)
 
 
@@ -146,8 +152,7 @@ def test_step_shape_raises_the_rate_with_the_users(croc, tmp_path):
     records = run.records
     assert run.totals is not None and run.totals.num_requests == len(records)
     assert 0.5 * 120 <= len(records) <= 1.2 * 120, len(records)  # lower: stalls, as above
-    t = np.asarray(records.t)
-    per_second = np.searchsorted(t, t + 1.0) - np.arange(len(t))  # requests in [t, t + 1 s)
+    per_second = requests_per_second(records.t)
     first_second, busiest_second = per_second[0], per_second.max()  # about 20 and 60
     # Any second in the last two steps (40, then 60 req/s) beats 1.5 x the first: a stall must
     # cover most of them to hide the rise.
