@@ -47,6 +47,18 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _environment_errors() -> tuple[type[Exception], ...]:
+    from progressive.metrics.base import MetricsError
+    from progressive.routing.base import RouterError
+
+    # A wait of a dependency (TimeoutError), the gateway (RouterError) or Prometheus failing
+    # outside a rollout's checks (which count them) is the environment's problem.
+    return (TimeoutError, RouterError, MetricsError)
+
+
+_ENVIRONMENT_ERRORS = _environment_errors()
+
+
 def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
 
@@ -103,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if any(isinstance(exc, getattr(m, "Abort", ())) for m in click_exceptions):
             return 130
+        if isinstance(exc, _ENVIRONMENT_ERRORS):  # a part of the platform failed: no traceback
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            return 2
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

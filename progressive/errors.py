@@ -32,6 +32,44 @@ class MissingBinary(UserError):
         super().__init__(f"`{binary}` was not found on PATH. Install it: {how_to_install}")
 
 
+class EnvironmentFailed(UserError):
+    """A part of the platform did not come up or answer (exit 2). `logs` names where its logs
+    are, when the code that raised it knows; the CLI prints it with the message."""
+
+    logs: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}\n  logs: {self.logs}" if self.logs else text
+
+
+class WaitTimedOut(EnvironmentFailed, TimeoutError):
+    """A bounded wait ran out: what it waited for, for how long, what it saw last, what to try."""
+
+    def __init__(self, what: str, timeout: float, last: object, hint: str | None = None):
+        self.what, self.timeout, self.last, self.hint = what, timeout, last, hint
+        super().__init__(what)
+
+    def __str__(self) -> str:
+        lines = [f"timed out after {self.timeout:.1f} s waiting for {self.what}",
+                 f"  last seen: {_last_seen(self.last)}"]
+        if self.logs:
+            lines.append(f"  logs: {self.logs}")
+        lines.append(f"  try: {self.hint or DEFAULT_HINT}")
+        return "\n".join(lines)
+
+
+DEFAULT_HINT = ("a busy machine can be slow: run it again; if it persists, read the logs, then "
+                "`progressive down` and start afresh")
+
+
+def _last_seen(last: object) -> str:
+    if isinstance(last, BaseException):
+        text = str(last).strip().splitlines()
+        return f"{type(last).__name__}: {text[0] if text else ''}"
+    return repr(last)
+
+
 class BehaviourFailed(Exception):
     """The behaviour under test failed (exit 1): rolled back, split out of bounds, ..."""
 

@@ -43,8 +43,14 @@ from progressive.engine import (
 )
 from progressive.engine.bounds import progress_deadline_bound
 from progressive.engine.shipper import ShipperRelease
-from progressive.errors import BehaviourFailed, UserError
-from progressive.model.types import ApplicationSpec, CanarySpec, Spec, VirtualServiceSpec
+from progressive.errors import BehaviourFailed, EnvironmentFailed, UserError
+from progressive.model.types import (
+    ApplicationSpec,
+    CanarySpec,
+    Spec,
+    Strategy,
+    VirtualServiceSpec,
+)
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
@@ -52,6 +58,7 @@ READY_TIMEOUT_S = 30.0  # a Croc Hunter process starts in ~1 s; generous for a b
 LOAD_START_TIMEOUT_S = 60.0  # Locust's first request (Python + gevent start-up)
 USERS_PER_RPS = 0.1  # 10 req/s per Locust user, at most MAX_USERS users
 MAX_USERS = 50
+CANARY_LOAD_SHARE = 0.2  # blue-green: load on green's own address, as a share of --rps
 
 OnEvent = Callable[[dict], None]
 Say = Callable[[str], None]
@@ -188,28 +195,37 @@ def canary_plan(spec: CanarySpec) -> list[tuple[str, int]]:
 
 
 @contextmanager
-def local_platform(state_dir: Path, say: Say) -> Iterator[tuple[object, bool]]:
-    """(platform, owned): attach to the platform of `state_dir`, or run one for the block."""
+def local_platform(state_dir: Path, say: Say, namespace: str) -> Iterator[tuple[object, bool]]:
+    """(platform, owned): attach to the platform of `state_dir`, or run one for the block.
+
+    The run is judged on metrics of its own: a started platform begins with an empty TSDB, and
+    an attached one forgets what it recorded for `namespace` before (an earlier rollout of the
+    same canary, minutes ago, must not reach this one's checks)."""
     from progressive.platforms.local.platform import LocalPlatform
 
     state_dir = Path(state_dir)
-    if LocalPlatform.is_running(state_dir):
-        say(f"using the local platform running in {state_dir}")
-        platform = LocalPlatform.attach(state_dir)
-        platform.wait_for_metrics()  # at once, unless `progressive up` has just started it
-        yield platform, False
-        return
-    if state_dir.exists():
-        LocalPlatform(state_dir).down()  # leftovers of a crashed run: processes, workload table
-    platform = LocalPlatform(state_dir)
     try:
-        say(f"starting a local platform in {state_dir} for this run")
-        platform.up()
-        platform.wait_for_metrics()  # the first analysis checks need data
-        yield platform, True
-    finally:
-        with _teardown_shielded():
-            platform.down()
+        if LocalPlatform.is_running(state_dir):
+            say(f"using the local platform running in {state_dir}")
+            platform = LocalPlatform.attach(state_dir)
+            platform.wait_for_metrics()  # at once, unless `progressive up` has just started it
+            platform.clear_metrics(namespace)
+            yield platform, False
+            return
+        if state_dir.exists():
+            LocalPlatform(state_dir).down()  # leftovers of a crashed run: processes, workloads
+        platform = LocalPlatform(state_dir)
+        try:
+            say(f"starting a local platform in {state_dir} for this run")
+            platform.up()
+            platform.wait_for_metrics()  # the first analysis checks need data
+            yield platform, True
+        finally:
+            with _teardown_shielded():
+                platform.down()
+    except EnvironmentFailed as exc:
+        exc.logs = exc.logs or str(state_dir.resolve() / "logs")
+        raise
 
 
 @contextmanager
@@ -310,7 +326,7 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
     if options.rps <= 0 and spec.analysis.metrics:
         say("no load (--rps 0): the metric checks see only what other clients send")
     with ExitStack() as stack:
-        platform, _ = stack.enter_context(local_platform(options.state_dir, say))
+        platform, _ = stack.enter_context(local_platform(options.state_dir, say, spec.namespace))
         workloads = platform.workloads(spec.namespace)
         engine = _engine(spec, platform, workloads, events, options.state_dir)
         if workloads.spec_hash(spec.target) is None:
@@ -334,6 +350,12 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
                             "to start a new one")
         host = spec.hosts[0] if spec.hosts else None
         run = stack.enter_context(_load(platform, options.rps, host, options.state_dir, say))
+        if spec.analysis.strategy is Strategy.BLUE_GREEN:
+            # Production traffic stays on blue until the switch: the analysis needs requests
+            # on green's own address, which Flagger users send from a load-test webhook.
+            stack.enter_context(_load(platform, options.rps * CANARY_LOAD_SHARE,
+                                      f"{spec.canary_name}.{spec.namespace}", options.state_dir,
+                                      say))
         say(f"deploying {new.version} on {spec.target}"
             + (f" (error rate {new.error_rate:g}, latency {new.latency_ms:g} ms)"
                if new.error_rate or new.latency_ms else ""))
@@ -412,7 +434,7 @@ def apply_virtual_service(vs: VirtualServiceSpec, options: RolloutOptions,
     for warning in vs.warnings:
         say(f"warning: {warning}")
     versions = destination_versions(vs, {})
-    with local_platform(options.state_dir, say) as (platform, owned):
+    with local_platform(options.state_dir, say, vs.namespace) as (platform, owned):
         deploy_destinations(platform, vs, versions)
         platform.router().apply_virtual_service(vs)
         gateway = platform.gateway_url
@@ -447,7 +469,7 @@ def release_application(app: ApplicationSpec, options: RolloutOptions, *,
     events = _ObservedEventLog(options.events_json, on_event)
     new = options.new_revision()
     with ExitStack() as stack:
-        platform, _ = stack.enter_context(local_platform(options.state_dir, say))
+        platform, _ = stack.enter_context(local_platform(options.state_dir, say, app.namespace))
         workloads = platform.workloads(app.namespace)
         rel = ShipperRelease(app, platform.router(), workloads, RealClock(), events,
                              ready_timeout_s=max(app.interval_s, READY_TIMEOUT_S))

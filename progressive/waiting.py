@@ -2,7 +2,8 @@
 
     wait_until(lambda: gateway.serves(), timeout=10, what="the gateway to serve /healthz")
 
-raises `TimeoutError` naming what it waited for, how long, and the last value or error seen.
+raises `WaitTimedOut` (a TimeoutError, and a UserError: exit 2 in the CLI, without a traceback)
+naming what it waited for, how long, the last value or error seen, and what to try.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from progressive.errors import WaitTimedOut
 
 T = TypeVar("T")
 
@@ -21,6 +24,7 @@ def wait_until(
     what: str,
     poll: float = 0.05,
     max_poll: float = 0.5,
+    hint: str | None = None,
 ) -> T:
     """Call `condition` until it returns a truthy value; return that value.
 
@@ -40,6 +44,6 @@ def wait_until(
             last = exc
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
+            raise WaitTimedOut(what, timeout, last, hint)
         time.sleep(min(delay, remaining))
         delay = min(max_poll, delay * 1.5)

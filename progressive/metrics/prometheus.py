@@ -13,6 +13,7 @@ import ast
 import json
 import math
 import re
+import time
 
 import requests
 import urllib3
@@ -58,6 +59,23 @@ class PrometheusProvider:
 
     def close(self) -> None:
         self._client.close()
+
+
+def delete_series(url: str, selectors: list[str], *, until: float | None = None) -> None:
+    """Delete every sample of the series matching any of `selectors` up to `until` (default:
+    now), through the admin API (`--web.enable-admin-api`). Samples scraped later are kept:
+    the end is explicit, since an open end would hide them too. QueryFailed if refused."""
+    end = time.time() if until is None else until
+    params = [("match[]", s) for s in selectors] + [("end", f"{end:.3f}")]
+    url = url.rstrip("/")
+    try:
+        answer = requests.post(f"{url}/api/v1/admin/tsdb/delete_series", params=params,
+                               timeout=10)
+    except requests.RequestException as exc:
+        raise QueryFailed(f"Prometheus at {url} is unreachable: {exc}") from None
+    if answer.status_code != 204:
+        raise QueryFailed(f"Prometheus at {url} refused to delete series ({answer.status_code}, "
+                          f"is --web.enable-admin-api set?): {answer.text.strip()[:200]}")
 
 
 def _single_value(result: object, promql: str) -> float:

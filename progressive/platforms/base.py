@@ -41,6 +41,10 @@ class Platform(Protocol):
 
     def down(self) -> None: ...
 
+    def clear_metrics(self, namespace: str) -> None:
+        """Delete the metrics recorded so far for `namespace`: a run on a platform that outlives
+        runs must never be judged on an earlier run's samples."""
+
     def router(self) -> Router: ...
 
     def metrics(self) -> MetricsProvider: ...

@@ -12,134 +12,14 @@ allowance for starting the platform and Locust on a busy 2-core machine.
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
-import psutil
 import pytest
+from cli_support import REPO, SEED, START_ALLOWANCE_S, STOP_BOUND_S, TIME_SCALE, run_bound_s
 
-from progressive.engine.bounds import run_bound
 from progressive.engine.events import read_events
-from progressive.model.validate import load_spec
-from progressive.waiting import wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-SEED = REPO / "fixtures" / "specs" / "seed-canary.yaml"
-TIME_SCALE = 0.1
-START_ALLOWANCE_S = 60.0  # platform + Locust start-up and teardown, on a loaded machine
-STOP_BOUND_S = 10.0  # SIGINT to exit: Locust's stop (<= 3 s) + stopping the platform
 
 pytestmark = pytest.mark.integration
-
-
-def run_bound_s(spec_path: Path = SEED, time_scale: float = TIME_SCALE) -> float:
-    return run_bound(load_spec(spec_path).scaled(time_scale)) + START_ALLOWANCE_S
-
-
-class Rollout:
-    """One `progressive rollout` subprocess and what it left behind."""
-
-    def __init__(self, tmp_path: Path, *args: str, sigint: object = signal.SIG_DFL):
-        """`sigint`: the disposition it starts with; SIG_IGN as a script's `cmd &` starts it."""
-        self.state = tmp_path / "state"
-        self.events = tmp_path / "events.jsonl"
-        argv = [sys.executable, "-m", "progressive", "rollout", *args,
-                "--state-dir", str(self.state), "--events-json", str(self.events)]
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE,  # noqa: S603
-                                     stderr=subprocess.PIPE, text=True,
-                                     preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))  # noqa: PLW1509
-        self.pids: dict[int, float | None] = {}  # pid -> create time, all ever recorded
-        self.ports: set[int] = set()
-        self.out = self.err = ""
-
-    def watch(self) -> bool:
-        """Note every recorded process and platform port; True once the command has exited."""
-        for rec in [*self.state.glob("pids/*.json"), *self.state.glob("load-*/pids/*.json")]:
-            try:
-                data = json.loads(rec.read_text())
-                self.pids[data["pid"]] = data.get("create_time")
-            except (OSError, ValueError, KeyError):
-                continue
-        for name in ("platform.json", "workloads.json"):
-            try:
-                text = (self.state / name).read_text()
-            except OSError:
-                continue
-            self.ports |= {int(p) for p in _ports_in(json.loads(text or "{}"))}
-        return self.proc.poll() is not None
-
-    def wait(self, timeout: float) -> int:
-        wait_until(self.watch, timeout=timeout, what="`progressive rollout` to exit", poll=0.1,
-                   max_poll=0.2)
-        self.out, self.err = self.proc.communicate(timeout=5)
-        return self.proc.returncode
-
-    def wait_for_event(self, condition, timeout: float) -> None:
-        def seen():
-            exited = self.watch()
-            return exited or (self.events.exists()
-                              and any(condition(e) for e in read_events(self.events)))
-
-        wait_until(seen, timeout=timeout, what="an event of the run", poll=0.1, max_poll=0.2)
-        assert self.proc.poll() is None, f"the command exited early:\n{self.proc.stderr.read()}"
-
-    def leftovers(self) -> list[str]:
-        alive = [f"pid {pid}" for pid, ct in self.pids.items() if _alive(pid, ct)]
-        listening = {c.laddr.port for c in psutil.net_connections(kind="tcp")
-                     if c.status == psutil.CONN_LISTEN}
-        return alive + [f"port {p}" for p in sorted(self.ports & listening)]
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate(timeout=10)
-
-
-def _ports_in(doc) -> list[int]:
-    """Ports named in platform.json (URLs) and workloads.json (replica ports)."""
-    found = []
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            if key == "port" and isinstance(value, int) and value:
-                found.append(value)
-            elif isinstance(value, str) and value.startswith("http://127.0.0.1:"):
-                found.append(int(value.rsplit(":", 1)[1].split("/")[0]))
-            else:
-                found += _ports_in(value)
-    elif isinstance(doc, list):
-        for item in doc:
-            found += _ports_in(item)
-    return found
-
-
-def _alive(pid: int, create_time: float | None) -> bool:
-    try:
-        p = psutil.Process(pid)
-        same = create_time is None or abs(p.create_time() - create_time) < 0.01
-        return same and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-@pytest.fixture
-def rollout(tmp_path):
-    runs: list[Rollout] = []
-
-    def start(*args: str, **options) -> Rollout:
-        run = Rollout(tmp_path / f"run{len(runs)}", *args, **options)
-        runs.append(run)
-        return run
-
-    yield start
-    for run in runs:  # a failed test must not leave its platform behind
-        run.kill()
-        from progressive.platforms.local.platform import LocalPlatform
-
-        if run.state.exists():
-            LocalPlatform(run.state).down()
 
 
 def test_good_release_is_promoted_through_every_step(rollout):

@@ -119,6 +119,14 @@ class ClusterPlatform:
         finally:
             provider.close()
 
+    def clear_metrics(self, namespace: str) -> None:
+        """Delete the samples recorded so far for `namespace` (the mesh's Prometheus must run
+        with --web.enable-admin-api); the suites also give every test a namespace of its own."""
+        from progressive.metrics.prometheus import delete_series
+
+        delete_series(self.prometheus_url, [f'{{namespace="{namespace}"}}',
+                                            f'{{destination_workload_namespace="{namespace}"}}'])
+
     def check_machine(self) -> None:
         raise NotImplementedError
 

@@ -16,6 +16,7 @@ engine had set, not 100/0), Prometheus its data and scrape targets.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -90,7 +91,24 @@ class LocalPlatform:
             lambda: self.metrics().run_query('sum(up{job="envoy"})') == 1,
             timeout=METRICS_FLOW_TIMEOUT_S,
             what="Prometheus' first scrape of the gateway",
+            hint=(f"Prometheus must reach Envoy's admin port: see its targets at "
+                  f"{self.prometheus.url}/targets and {self.prometheus.targets_dir}/envoy.json; "
+                  "`progressive down` and start afresh"),
         )
+
+    def clear_metrics(self, namespace: str) -> None:
+        """Give a run in `namespace` a clean view on a platform that outlives runs: every sample
+        recorded so far for the namespace's workloads is deleted (the gateway's per-cluster
+        series, the Istio-named ones the rules derive from them, the apps' own). A second
+        rollout of a canary then never judges the first one's requests; other namespaces (runs
+        at the same time) keep theirs."""
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace):
+            raise ValueError(f"not a namespace name: {namespace!r}")
+        self.prometheus.forget([
+            f'{{envoy_cluster_name=~"{namespace}_.+"}}',
+            f'{{destination_workload_namespace="{namespace}"}}',
+            f'{{job="apps", namespace="{namespace}"}}',
+        ])
 
     @classmethod
     def attach(cls, state_dir: Path) -> LocalPlatform:

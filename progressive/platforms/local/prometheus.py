@@ -3,7 +3,13 @@
 The local platform (and the integration tests) run the real `prometheus` binary on a port of
 127.0.0.1 chosen at start, with its config, data and scrape targets under `STATE/prometheus/`.
 Targets come from file-based discovery (`targets/*.json`, replaced atomically), so Envoy and app
-replicas can come and go without a restart. Recording rules republish Envoy's per-cluster
+replicas can come and go without a restart.
+
+Isolation: `start()` begins with an empty TSDB and no targets, so a series of an earlier run
+(a gateway long gone still reading `up == 1` within the 5-minute lookback, a canary's old
+errors) can never reach this run's checks, whoever writes the query (Flagger's built-in ones
+carry no run label of ours). `restart()` keeps both: it is the same run. `forget()` deletes the
+samples of some series up to now through the admin API, for a platform that outlives a run. Recording rules republish Envoy's per-cluster
 statistics under Istio's names (`istio_requests_total`, `istio_request_duration_milliseconds_*`
 with `reporter="destination"`), so Flagger's built-in Istio queries run here with the same text.
 
@@ -13,13 +19,16 @@ A system Prometheus (Debian's service on :9090) is never used nor collided with.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import requests
 import yaml
 
+from progressive.errors import EnvironmentFailed
 from progressive.metrics.builtin import prometheus_duration
+from progressive.metrics.prometheus import delete_series
 from progressive.platforms.local.envoy import RQ_TIME_BUCKETS_MS
 from progressive.platforms.local.processes import (
     LOOPBACK,
@@ -43,7 +52,7 @@ PROCESS_NAME = "prometheus"
 _START_ATTEMPTS = 3
 
 
-class PrometheusFailed(RuntimeError):
+class PrometheusFailed(EnvironmentFailed, RuntimeError):
     """Prometheus exited or did not become ready; the message carries its log tail."""
 
 
@@ -136,10 +145,13 @@ class PrometheusServer:
     # lifecycle
 
     def start(self) -> None:
-        """Start on a free port and wait until ready (no-op when already running)."""
+        """Start on a free port with no data and no targets, and wait until ready (no-op when
+        already running)."""
         if self.alive():
             return
         binary = find_binary("prometheus")  # MissingBinary names the install command
+        for stale in (self.data_dir, self.targets_dir):
+            shutil.rmtree(stale, ignore_errors=True)
         self._write_config()
         last = ""
         for _ in range(_START_ATTEMPTS):
@@ -213,6 +225,10 @@ class PrometheusServer:
         labels = {"workload": workload, "namespace": namespace}
         self._write_targets(f"apps_{namespace}_{workload}.json", list(addrs), labels)
 
+    def forget(self, selectors: list[str]) -> None:
+        """Delete every sample so far of the series matching any of `selectors`."""
+        delete_series(self.url, selectors)
+
     # internals
 
     def _write_targets(self, file_name: str, addrs: list[str], labels: dict[str, str]) -> None:
@@ -262,6 +278,7 @@ class PrometheusServer:
             f"--storage.tsdb.path={self.data_dir}",
             f"--web.listen-address={LOOPBACK}:{port}",
             "--web.enable-lifecycle",
+            "--web.enable-admin-api",  # forget(): on 127.0.0.1 only, like everything here
             "--log.level=warn",
         ]
         self.port = port
