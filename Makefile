@@ -32,6 +32,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check progressive load reports suites tests bench
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 clean:

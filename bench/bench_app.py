@@ -26,7 +26,7 @@ import aiohttp
 from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
 from prometheus_client.parser import text_string_to_metric_families
 
-from progressive.platforms.local.processes import start_process
+from progressive.processes import start_process
 from progressive.waiting import wait_until
 
 CONCURRENCY = 64

@@ -53,7 +53,7 @@ from progressive.engine.bounds import rollout_bounds
 from progressive.engines import make_engine
 from progressive.lint import lint
 from progressive.model import load_specs
-from progressive.platforms.base import make_platform
+from progressive.platforms.factory import make_platform
 from progressive.platforms.local.prometheus import EVALUATION_INTERVAL_S, SCRAPE_INTERVAL_S
 from progressive.stats import acceptance_interval
 from progressive.waiting import wait_until

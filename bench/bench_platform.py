@@ -33,8 +33,9 @@ import psutil
 import requests
 from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
 
+import progressive.platforms.local.envoy as envoy_module
+from progressive import processes
 from progressive.model.types import Analysis, CanarySpec
-from progressive.platforms.local import processes
 from progressive.platforms.local.platform import LocalPlatform
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
@@ -151,12 +152,12 @@ class Hammer(threading.Thread):
 
 
 class RenameClock:
-    """Time at which the RDS file was last replaced: wraps processes.atomic_write for a while."""
+    """Time at which the RDS file was last replaced: wraps the gateway's atomic_write for a while."""
 
     def __init__(self, rds_path: Path):
         self.rds_path = Path(rds_path)
         self.at = 0.0
-        self._original = processes.atomic_write
+        self._original = envoy_module.atomic_write
 
     def __enter__(self) -> RenameClock:
         def timed_write(path: Path, text: str) -> None:
@@ -164,11 +165,11 @@ class RenameClock:
             if Path(path) == self.rds_path:
                 self.at = time.perf_counter()
 
-        processes.atomic_write = timed_write
+        envoy_module.atomic_write = timed_write
         return self
 
     def __exit__(self, *exc) -> None:
-        processes.atomic_write = self._original
+        envoy_module.atomic_write = self._original
 
 
 def propagation(platform: LocalPlatform, spec: CanarySpec, flips: int = FLIPS) -> dict:

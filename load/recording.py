@@ -23,7 +23,8 @@ def format_line(t: float, status: int, latency_ms: float, version: str) -> str:
 
 
 def is_failure(status: int) -> bool:
-    """A connection error (status 0) or a 5xx: what the suites count as a failed request."""
+    """Whether a recorded request failed: no answer (status 0: a connection error or a timeout)
+    or a 5xx. The one failure predicate of the suites, `progressive preview` and the reports."""
     return status == 0 or status >= 500
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from load.recording import RecordFileReader, Records
 from load.shapes import Shape
-from progressive.platforms.local.processes import (
+from progressive.processes import (
     LOOPBACK,
     ManagedProcess,
     find_binary,

@@ -12,6 +12,7 @@ import signal
 import sys
 
 import typer
+import typer._click.exceptions as click_exceptions  # typer ships its own click
 from rich.console import Console
 
 from progressive.errors import BehaviourFailed, UserError
@@ -38,13 +39,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"progressive.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"progressive.commands.{name}":
-                continue  # command not built (yet)
-            raise
-        module.register(app)
+        importlib.import_module(f"progressive.commands.{name}").register(app)
 
 
 def _environment_errors() -> tuple[type[Exception], ...]:
@@ -76,16 +71,6 @@ def _hear_sigint() -> bool:
     return True
 
 
-def _click_exception_modules() -> list:
-    mods = []
-    for name in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            mods.append(importlib.import_module(name))
-        except ImportError:
-            continue
-    return mods
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     err = Console(stderr=True)
@@ -109,11 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:  # usage errors arrive as click exceptions (typer ships its own click)
-        click_exceptions = _click_exception_modules()
-        if any(isinstance(exc, m.ClickException) for m in click_exceptions):
+        if isinstance(exc, click_exceptions.ClickException):
             exc.show()
             return 2
-        if any(isinstance(exc, getattr(m, "Abort", ())) for m in click_exceptions):
+        if isinstance(exc, typer.Abort):
             return 130
         if isinstance(exc, _ENVIRONMENT_ERRORS):  # a part of the platform failed: no traceback
             err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)

@@ -10,12 +10,13 @@ region at the stated confidence (progressive.stats), and reported with a Wilson 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from progressive.errors import UserError
 from progressive.model.types import HttpRoute, VirtualServiceSpec
 from progressive.routing.names import workload_for_host
 from progressive.stats import acceptance_interval, wilson_interval
-from progressive.workloads.base import AppVersion
+from progressive.workloads.base import AppVersion, Workloads
 
 REQUEST_RATE_FLOOR = 300.0  # req/s the gateway sustains here even under load; bounds the wait
 
@@ -67,6 +68,10 @@ def destination_versions(vs: VirtualServiceSpec, overrides: dict[str, str]) -> d
     return versions
 
 
+def _is_ready(workloads: Workloads, name: str) -> bool:
+    return workloads.is_ready(name).ready
+
+
 def deploy_destinations(platform, vs: VirtualServiceSpec, versions: dict[str, str]) -> None:
     for host, version in versions.items():
         ns, workload = workload_for_host(host, vs.namespace)
@@ -75,7 +80,7 @@ def deploy_destinations(platform, vs: VirtualServiceSpec, versions: dict[str, st
         ns, workload = workload_for_host(host, vs.namespace)
         from progressive.waiting import wait_until
 
-        wait_until(lambda ns=ns, w=workload: platform.workloads(ns).is_ready(w).ready,
+        wait_until(partial(_is_ready, platform.workloads(ns), workload),
                    timeout=30, what=f"{workload} in {ns} to be ready")
 
 
@@ -98,6 +103,7 @@ def judge(route: HttpRoute, versions: dict[str, str], counts: dict[str, int], n:
 def measure_split(platform, vs: VirtualServiceSpec, requests: int, confidence: float,
                   versions: dict[str, str]) -> list[DestinationShare]:
     """Send `requests` requests through the gateway (Locust, unpaced) and judge the split."""
+    from load.recording import is_failure
     from load.traffic import traffic
 
     route = default_route(vs)
@@ -105,7 +111,7 @@ def measure_split(platform, vs: VirtualServiceSpec, requests: int, confidence: f
     with traffic(platform.gateway_url, rps=0, users=20, host_header=host) as run:
         run.wait_for_requests(requests, timeout=30 + requests / REQUEST_RATE_FLOOR)
     records = sorted(run.records, key=lambda r: r.t)[:requests]
-    failed = sum(1 for r in records if r.status == 0 or r.status >= 500)
+    failed = sum(1 for r in records if is_failure(r.status))
     if failed:
         raise UserError(f"{failed} of {len(records)} requests failed: the destinations are not serving")
     counts: dict[str, int] = {}

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from progressive.platforms.base import ALL_FEATURES, make_platform
+from progressive.platforms.base import Platform
+from progressive.platforms.factory import platform_features
 
 UNSUPPORTED_PREFIX = "unsupported:"
 results_key = pytest.StashKey[dict]()
@@ -73,7 +74,8 @@ def _csv(value: str | None) -> set[str]:
 
 
 def _claimed_features(config: pytest.Config) -> set[str]:
-    claimed = _csv(config.getoption("--supported-features")) or set(ALL_FEATURES)
+    platform = platform_features(config.getoption("--platform"))
+    claimed = (_csv(config.getoption("--supported-features")) or set(platform)) & platform
     engine = config.getoption("--engine")
     if engine == "flagger":
         from progressive.engines.flagger import unsupported_features
@@ -142,13 +144,10 @@ def _collect_diagnostics(item: pytest.Item) -> None:
         files = platform.collect_diagnostics(dest)
     except Exception:  # noqa: BLE001 - diagnostics must never hide the real failure
         return
-    try:
-        from reports.allure_helpers import attach_dir
+    from reports.allure_helpers import attach_dir
 
-        for path in files:
-            attach_dir(path)
-    except ImportError:
-        pass
+    for path in files:
+        attach_dir(path)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -175,7 +174,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_environment(Path(alluredir), config.stash[settings_key], versions)
 
 
-_platform_key = pytest.StashKey[object]()
+_platform_key = pytest.StashKey[Platform]()
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -193,21 +192,17 @@ def time_scale(pytestconfig: pytest.Config) -> float:
 
 @pytest.fixture(scope="session")
 def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory):
-    """The platform under test, up for the whole session (stopped unless --keep-env)."""
-    name = pytestconfig.getoption("--platform")
+    """The platform under test for the whole session (progressive/session.py): attached when
+    `progressive up` runs one in --progressive-state-dir, else started, and stopped at the end
+    unless --keep-env."""
+    from progressive.session import platform_session
+
     state = pytestconfig.getoption("--progressive-state-dir")
     state_dir = Path(state) if state else tmp_path_factory.mktemp("progressive-state")
-    keep = pytestconfig.getoption("--keep-env")
-    options = {"die_with_parent": not keep} if name == "local" else {"keep_env": keep}
-    plat = make_platform(name, state_dir, **options)
-    plat.up()
-    pytestconfig.stash[_platform_key] = plat
-    try:
-        plat.wait_for_metrics()
-        yield plat
-    finally:
-        if not keep:
-            plat.down()
+    with platform_session(pytestconfig.getoption("--platform"), state_dir,
+                          keep=pytestconfig.getoption("--keep-env")) as session:
+        pytestconfig.stash[_platform_key] = session.platform
+        yield session.platform
 
 
 @pytest.fixture

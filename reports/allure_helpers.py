@@ -19,6 +19,8 @@ CATEGORIES = [
 
 
 def write_environment(alluredir: Path, settings: dict, versions: dict) -> None:
+    """Write what allure-pytest never writes: `environment.properties` (engine, platform, time
+    scale, versions) and `categories.json`. Called once per session, not on xdist workers."""
     alluredir.mkdir(parents=True, exist_ok=True)
     lines = [f"engine={settings.get('engine')}", f"platform={settings.get('platform')}",
              f"time_scale={settings.get('time_scale')}"]
@@ -28,6 +30,7 @@ def write_environment(alluredir: Path, settings: dict, versions: dict) -> None:
 
 
 def attach_file(path: Path, name: str | None = None) -> None:
+    """Attach one file to the running test, typed by its suffix (PNG, JSON, YAML, else text)."""
     path = Path(path)
     kind = {
         ".png": allure.attachment_type.PNG,
@@ -41,6 +44,8 @@ def attach_file(path: Path, name: str | None = None) -> None:
 
 
 def attach_dir(path: Path) -> None:
+    """Attach a file, or the first 50 files under a directory (a failed test's diagnostics),
+    each named by its path below the directory's parent."""
     path = Path(path)
     if path.is_file():
         attach_file(path)
@@ -50,4 +55,5 @@ def attach_dir(path: Path) -> None:
 
 
 def attach_text(body: str, name: str) -> None:
+    """Attach a plain-text body (an event log, a PromQL result) to the running test."""
     allure.attach(body, name=name, attachment_type=allure.attachment_type.TEXT)

@@ -30,6 +30,8 @@ ORDER = {"failed": 0, "skipped": 1, "unsupported": 2, "passed": 3}
 
 
 def profile_result(outcomes: list[str]) -> str:
+    """A profile's result, Gateway API style: failure if any test failed, partial if any was
+    skipped, else success (unsupported tests do not lower it: they were never claimed)."""
     if "failed" in outcomes:
         return "failure"
     if "skipped" in outcomes:
@@ -38,6 +40,8 @@ def profile_result(outcomes: list[str]) -> str:
 
 
 def build_report(results: dict, settings: dict, versions: dict) -> dict:
+    """The conformance report as a dict: implementation (engine, platform, versions), one entry
+    per profile with its result and tests, and the run's overall result."""
     profiles: dict[str, list[dict]] = {}
     for entry in results.values():
         profiles.setdefault(entry["profile"], []).append(entry)
@@ -89,6 +93,7 @@ def build_report(results: dict, settings: dict, versions: dict) -> dict:
 
 
 def write_report(path: Path, results: dict, settings: dict, versions: dict) -> dict:
+    """Build the report and write it as YAML atomically (a reader never sees half of it)."""
     report = build_report(results, settings, versions)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

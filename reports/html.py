@@ -52,6 +52,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def conformance_section(report: dict) -> str:
+    """HTML of the conformance report: result, implementation, and a row per test."""
     impl = report.get("implementation") or {}
     versions = impl.get("versions") or {}
     parts = [
@@ -100,6 +101,7 @@ def _attachments(node: dict) -> list[dict]:
 
 
 def results_section(results: list[dict]) -> str:
+    """HTML table of Allure results (used when there is no conformance report)."""
     rows = []
     for r in results:
         message = ((r.get("statusDetails") or {}).get("message") or "").strip().splitlines()
@@ -109,6 +111,8 @@ def results_section(results: list[dict]) -> str:
 
 
 def plots_section(results: list[dict], results_dir: Path) -> str:
+    """The PNG attachments of the Allure results, embedded per test up to a size budget (the
+    page stays one self-contained file); what did not fit is listed by name."""
     figures, skipped, budget = [], [], MAX_EMBEDDED_BYTES
     for r in results:
         for a in _attachments(r):
@@ -135,6 +139,7 @@ def plots_section(results: list[dict], results_dir: Path) -> str:
 
 
 def render_summary(report: dict | None, results_dir: Path | None) -> str:
+    """The whole `summary.html` page: conformance report (or Allure results) and the plots."""
     results = read_allure_results(results_dir) if results_dir else []
     body = [conformance_section(report) if report else "<p>No conformance report found.</p>"]
     if not report and results:
@@ -151,6 +156,7 @@ def render_summary(report: dict | None, results_dir: Path | None) -> str:
 
 
 def load_conformance(path: Path | None) -> dict | None:
+    """The conformance report at `path` (None when missing or not a mapping); safe_load only."""
     if path is None or not Path(path).is_file():
         return None
     report = yaml.safe_load(Path(path).read_text())

@@ -65,7 +65,7 @@ def weight_timeline_png(steps: list[WeightStep], path: Path, records: Records | 
         every_second = per_second(records)
         seconds = [s for s in every_second if s.n - s.versions.get("", 0) > 0]
         ax.plot([s.t + 0.5 - t0 for s in seconds],
-                [100.0 * s.versions.get(canary_version, 0) / (s.n - s.versions.get("", 0))
+                [100.0 * s.versions.get(canary_version or "", 0) / (s.n - s.versions.get("", 0))
                  for s in seconds],
                 "o", color=SHARE_COLOUR, markersize=4,
                 label=f"observed share of {canary_version} per second")

@@ -2,28 +2,36 @@
 
 The suites are black-box: they set a spec on the engine under test, deploy revisions, and
 observe the router's live weights (`platform.router().get_routes`), the traffic on the wire
-(Locust records) and the engine's reported status and events. Every wait bound is computed
-from the spec (progressive.engine.bounds) and the time scale; nothing sleeps for a fixed time.
+(Locust records) and the engine's reported status and events. Every time bound comes from the
+spec and the time scale through one SuiteTimeouts (timeouts.py); nothing sleeps for a fixed time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+import allure
+from timeouts import SuiteTimeouts
 
 from load.recording import failure_count, version_counts
 from load.timeline import WeightTimeline, join, observed_sequence
 from load.traffic import traffic
+from progressive.engines.base import EngineUnderTest
 from progressive.model import load_specs
 from progressive.model.types import CanarySpec
+from progressive.platforms.base import Platform
 from progressive.stats import DEFAULT_ALPHA
+from progressive.workloads.base import AppVersion
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
 LOAD_RPS = 150  # enough requests per step for the share test, light enough for 2 cores
 LOAD_USERS = 15
-PROPAGATION_GUARD_S = 0.25  # requests this close to a weight change are not attributed to a step
+AFTER_END_REQUESTS = 100  # traffic recorded after the rollout ended (the after-promotion check)
 
 
 def load_spec(name: str, namespace: str, **changes):
@@ -34,24 +42,23 @@ def load_spec(name: str, namespace: str, **changes):
 
 
 def attach_json(name: str, body) -> None:
-    try:
-        import allure
-
-        allure.attach(json.dumps(body, indent=1, default=str), name=name,
-                      attachment_type=allure.attachment_type.JSON)
-    except ImportError:
-        pass
+    """Attach `body` as JSON to the running test's Allure result."""
+    allure.attach(json.dumps(body, indent=1, default=str), name=name,
+                  attachment_type=allure.attachment_type.JSON)
 
 
 class Observation:
     """What a rollout under load looked like from outside."""
 
-    def __init__(self, spec: CanarySpec, timeline: WeightTimeline, run, status, events):
+    def __init__(self, spec: CanarySpec, timeline: WeightTimeline, run, status, events,
+                 done_at: float | None = None):
         self.spec = spec
         self.timeline = timeline
         self.run = run
         self.status = status
         self.events = events
+        self.done_at = done_at  # when the engine reported the rollout done (unix time)
+        self.timeouts = SuiteTimeouts.of(spec)
 
     @property
     def records(self):
@@ -65,7 +72,7 @@ class Observation:
         """Observed canary share per weight step (requests completed before `until`)."""
         records = self.records if until is None else self.records.between(0.0, until)
         return join(self.timeline, records, canary_version=canary_version,
-                    guard_s=PROPAGATION_GUARD_S, alpha=alpha)
+                    guard_s=self.timeouts.route_update_s, alpha=alpha)
 
     def promotion_started(self) -> float:
         """When the tick that promoted began (its first event): until then only the canary
@@ -105,7 +112,7 @@ class GateServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="gate-server")
         self._thread.start()
-        if not self._ready.wait(10):
+        if not self._ready.wait(SuiteTimeouts.machine_s):
             raise RuntimeError("gate server did not start")
 
     def _serve(self) -> None:
@@ -124,11 +131,10 @@ class GateServer:
         async def start() -> None:
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
+            runner = self._runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            self.port = runner.addresses[0][1]
             self._ready.set()
 
         asyncio.set_event_loop(self._loop)
@@ -150,18 +156,18 @@ class GateServer:
     def stop(self) -> None:
         import asyncio
 
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        stopped = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        stopped.result(SuiteTimeouts.machine_s)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._thread.join(SuiteTimeouts.machine_s)
 
 
-def holds(condition, duration: float, what: str, poll: float = 0.1) -> None:
-    """Assert `condition()` stays true for `duration` seconds (a stability check, e.g. a halt).
+def holds(condition, duration: float, what: str, poll: float) -> None:
+    """Assert `condition()` stays true for `duration` seconds (a stability check, e.g. a halt),
+    checked every `poll` seconds (SuiteTimeouts.poll_s).
 
     Not a sleep standing in for a condition: the test fails at the first poll that breaks it.
     """
-    import time
-
     end = time.monotonic() + duration
     while time.monotonic() < end:
         assert condition(), f"{what} stopped holding"
@@ -174,46 +180,48 @@ def with_analysis(spec: CanarySpec, **changes) -> CanarySpec:
 
 
 def with_webhooks(spec: CanarySpec, *hooks, threshold: int | None = None) -> CanarySpec:
-    changes = {"webhooks": tuple(hooks)}
+    changes: dict[str, object] = {"webhooks": tuple(hooks)}
     if threshold is not None:
         changes["threshold"] = threshold
     return with_analysis(spec, **changes)
 
 
-def observe_rollout(platform, engine, spec: CanarySpec, initial, new, *, rps: float = LOAD_RPS,
-                    host: str | None = None, timeout: float | None = None,
-                    during=None) -> Observation:
+def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpec,
+                    initial: AppVersion, new: AppVersion, *, rps: float = LOAD_RPS,
+                    host: str | None = None, during=None) -> Observation:
     """Given `spec` at `initial`, when `new` is deployed under load, observe the rollout.
 
     `during(engine, timeline)` runs right after the trigger, while the rollout goes on (open a
-    gate, kill a process). Waits end within bounds derived from the (time-scaled) spec.
+    gate, kill a process). Waits end within the SuiteTimeouts of the spec as the engine runs it.
     """
-    from progressive.engine.bounds import run_bound
-
     engine.apply(spec, initial)
     router = platform.router()
     scaled = engine.spec
-    bound = timeout if timeout is not None else run_bound(scaled)
+    assert scaled is not None, "apply() sets the spec the engine runs"
+    t = SuiteTimeouts.of(scaled)
     host = host or platform.gateway_host(spec)
     with ExitStack() as stack:
         timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
         load = stack.enter_context(
             traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
         )
-        load.wait_for_requests(10, timeout=30)
+        load.wait_for_requests(10, timeout=t.requests_s(10, rps))
         engine.trigger(new)
         if during is not None:
             during(engine, timeline)
-        status = engine.wait_done(timeout=bound)
-        load.wait_for_requests(len(load.records) + 20, timeout=10)  # traffic after the end
-    obs = Observation(scaled, timeline, load, status, engine.events())
+        status = engine.wait_done(timeout=t.rollout_s)
+        done_at = time.time()  # the records' clock
+        load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
+                               timeout=t.requests_s(AFTER_END_REQUESTS, rps))
+    obs = Observation(scaled, timeline, load, status, engine.events(), done_at)
     attach_json("events", obs.events)
     attach_json("weights seen", obs.weights_seen())
     return obs
 
 
 @contextmanager
-def engine_session(platform, engine_name: str, work_dir: Path, time_scale: float):
+def engine_session(platform: Platform, engine_name: str, work_dir: Path,
+                   time_scale: float) -> Iterator[EngineUnderTest]:
     """An engine under test whose rollouts' routes and workloads are removed afterwards."""
     from progressive.engines import make_engine
 

@@ -9,6 +9,7 @@ rollback switches back with the same guarantees.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
@@ -20,18 +21,23 @@ from conformance_support import (
     with_analysis,
     with_webhooks,
 )
+from timeouts import SuiteTimeouts
 
+from load.loadtester import LoadTester
+from load.recording import is_failure
 from load.timeline import WeightTimeline, join
 from load.traffic import traffic
-from progressive.engine.loadtester import LoadTester
+from progressive.engines.base import EngineUnderTest, ReleasingEngine
 from progressive.model import load_specs
-from progressive.model.types import HookType, Webhook
+from progressive.model.durations import format_duration
+from progressive.model.types import ApplicationSpec, HookType, Webhook
+from progressive.platforms.base import Platform
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 BLUE, GREEN = AppVersion("blue"), AppVersion("green")
 ITERATIONS = 5  # of analysis before the switch (the fixture's 10 would add 7.5 s at scale 0.1)
-PROBE_BOUND_S = 5.0  # a few readiness probes (1 s timeout each) of a ready replica, loaded machine
+STEP_REQUESTS = 100  # requests each Shipper step carries before the next move
 
 
 def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: float,
@@ -40,12 +46,14 @@ def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: 
 
     A `pre-rollout` hook starts the load at the first analysis tick, so the first metric
     check (the next tick) finds data; a `rollout` hook on every tick keeps it going (an
-    identical running job is not started twice). Each job lasts two intervals.
+    identical running job is not started twice). Each job lasts two intervals. The hooks keep
+    the spec's default timeout, which the engine scales.
     """
-    duration = max(1, round(spec.analysis.interval_s * time_scale * 2))
+    duration = 2 * SuiteTimeouts.of(spec.scaled(time_scale)).interval_s
     metadata = {"type": "load", "url": gateway_url + "/", "rps": str(rps),
-                "duration": f"{duration}s", "headers": f"Host: {spec.canary_name}.{spec.namespace}"}
-    hooks = [Webhook(f"green-load-{kind.value}", kind, tester.url, timeout_s=5, metadata=metadata)
+                "duration": format_duration(duration),
+                "headers": f"Host: {spec.canary_name}.{spec.namespace}"}
+    hooks = [Webhook(f"green-load-{kind.value}", kind, tester.url, metadata=metadata)
              for kind in (HookType.PRE_ROLLOUT, HookType.ROLLOUT)]
     return with_webhooks(spec, *hooks)
 
@@ -91,20 +99,21 @@ def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_loa
     assert obs.failures() == 0 and set(obs.versions()) == {"blue"}
 
 
-HOLD_S = 0.5  # a weight seen this long was a step; shorter ones were passed on the way
-
-
 def weights(steps) -> list[int]:
     return [s.canary for s in steps]
 
 
-def held(steps) -> list[int]:
-    return [s.canary for s in steps if s.last_seen - s.first_seen >= HOLD_S]
+def held(steps, hold_s: float) -> list[int]:
+    """The weights seen at least `hold_s` (SuiteTimeouts.held_s); the others were passed on
+    the way."""
+    return [s.canary for s in steps if s.last_seen - s.first_seen >= hold_s]
 
 
 @pytest.fixture
-def shipper(platform, engine, namespace):
+def shipper(platform: Platform, engine: EngineUnderTest,
+            namespace: str) -> Iterator[ApplicationSpec]:
     (app,) = load_specs(FIXTURES / "application-shipper.yaml")
+    assert isinstance(app, ApplicationSpec)
     app = dataclasses.replace(app, namespace=namespace, replicas=2)
     yield app
     platform.router().remove(namespace, app.name)
@@ -114,42 +123,47 @@ def shipper(platform, engine, namespace):
 @pytest.mark.conformance(
     "blue-green-shipper",
     "Shipper form: staging, 50/50, full on and back, capacity before traffic, zero failures",
-    features=["shipper"],
+    features=["shipper", "workload-endpoints"],
 )
-def test_shipper_steps_switch_and_roll_back(platform, engine, shipper):
+def test_shipper_steps_switch_and_roll_back(platform: Platform, engine: EngineUnderTest,
+                                            shipper: ApplicationSpec, time_scale: float) -> None:
+    t = SuiteTimeouts.of_release(shipper, time_scale)
+    step_s = t.requests_s(STEP_REQUESTS, LOAD_RPS)
+    assert isinstance(engine, ReleasingEngine), "an engine with feature shipper runs releases"
     release = engine.release(shipper, BLUE, GREEN)
     router, workloads = platform.router(), platform.workloads(shipper.namespace)
     last = len(shipper.steps) - 1
     with ExitStack() as stack:
         timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(release.as_canary)))
         run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS))
-        run.wait_for_requests(50, timeout=30)
+        run.wait_for_requests(50, timeout=t.requests_s(50, LOAD_RPS))
         assert release.advance_to(0), release.last_error  # staging: green up, no traffic
         green_direct = workloads.endpoints(release.contender)
         # Capacity first: every green replica started and listening when staging is reached
         # (read from the workloads, not probed: a probe may time out once on a loaded machine).
+        # A ready replica then answers its probe within one of the release's intervals.
         assert len(green_direct) == shipper.replicas and all(p for _, p in green_direct), \
             f"staging reached with green at {green_direct}"
         wait_until(lambda: workloads.is_ready(release.contender).ready,
-                   timeout=PROBE_BOUND_S, what="green to answer its readiness probe")
-        run.wait_for_requests(len(run.records) + 100, timeout=10)
+                   timeout=t.interval_s, what="green to answer its readiness probe")
+        run.wait_for_requests(len(run.records) + STEP_REQUESTS, timeout=step_s)
         assert release.run(last), release.last_error  # 50/50, then full on
         assert workloads.replicas(release.incumbent) == 0, "blue kept capacity after full on"
-        run.wait_for_requests(len(run.records) + 100, timeout=10)
+        run.wait_for_requests(len(run.records) + STEP_REQUESTS, timeout=step_s)
         forward = list(timeline.steps)
         assert release.rollback("suite: switch back"), release.last_error
-        run.wait_for_requests(len(run.records) + 100, timeout=10)
+        run.wait_for_requests(len(run.records) + STEP_REQUESTS, timeout=step_s)
 
     assert green_direct, "green had no address of its own at staging"
     # Each move is two router updates (contender traffic, then incumbent traffic, or the
     # reverse going back): the poller may catch the split between them for milliseconds.
     # Held weights must be the steps'; passing ones must lie on the way.
     back = timeline.steps[len(forward) - 1:]
-    assert held(forward) == [0, 50, 100], f"forward weights {weights(forward)}"
+    assert held(forward, t.held_s) == [0, 50, 100], f"forward weights {weights(forward)}"
     assert weights(forward) == sorted(weights(forward)), f"went backwards: {weights(forward)}"
-    assert held(back) == [100, 0], f"rollback weights {weights(back)}"
+    assert held(back, t.held_s) == [100, 0], f"rollback weights {weights(back)}"
     assert weights(back) == sorted(weights(back), reverse=True), f"rollback: {weights(back)}"
-    failures = [r for r in run.records if r.status == 0 or r.status >= 500]
+    failures = [r for r in run.records if is_failure(r.status)]
     assert not failures, f"{len(failures)} requests failed across the switches"
     shares = {s.canary_weight: s for s in join(timeline, run.records, canary_version="green")}
     assert shares[100].k == shares[100].n > 0, "blue answered while green had all traffic"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 from conformance_support import GateServer, holds, load_spec, with_analysis, with_webhooks
+from timeouts import SuiteTimeouts
 
 from progressive.model.types import HookType, Webhook
 from progressive.waiting import wait_until
@@ -32,7 +33,8 @@ def gates():
 
 
 def hook(gates, kind: HookType, path: str) -> Webhook:
-    return Webhook(kind.value, kind, gates.url(path), timeout_s=5)
+    """A hook on the gate server, with the spec's default timeout (which the engine scales)."""
+    return Webhook(kind.value, kind, gates.url(path))
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +49,12 @@ def gated_rollout(module_rollout, gates):
     top = spec.analysis.effective_max_weight()
 
     def hold_then_open(path: str, engine, condition, what: str) -> None:
-        interval = engine.spec.analysis.interval_s
+        t = SuiteTimeouts.of(engine.spec)
         wait_until(lambda: gates.called(path) >= 1 and condition(engine.status()),
-                   timeout=20 * interval + 10, what=f"the engine to halt at {what}")
+                   timeout=t.rollout_s, what=f"the engine to halt at {what}")
         seen = engine.status()
-        holds(lambda: engine.status() == seen, HELD_INTERVALS * interval, f"the halt at {what}")
+        holds(lambda: engine.status() == seen, HELD_INTERVALS * t.interval_s,
+              f"the halt at {what}", poll=t.poll_s)
         holds_seen[path] = (seen.phase, seen.canary_weight, seen.failed_checks)
         gates.open(path)
 
@@ -114,13 +117,13 @@ def hooks_rollout(module_rollout, gates):
                          hook(gates, HookType.ROLLOUT, "/load"), threshold=5)
 
     def fail_each_once(engine, timeline):
-        interval = engine.spec.analysis.interval_s
-        wait_until(lambda: engine.status().failed_checks >= 1, timeout=10 * interval + 10,
+        t = SuiteTimeouts.of(engine.spec)
+        wait_until(lambda: engine.status().failed_checks >= 1, timeout=t.rollout_s,
                    what="the failing pre-rollout hook to be counted")
         gates.open("/pre")
-        wait_until(lambda: gates.called("/load") >= 1, timeout=10 * interval + 10,
+        wait_until(lambda: gates.called("/load") >= 1, timeout=t.rollout_s,
                    what="the first rollout hook call")
-        wait_until(lambda: engine.status().failed_checks >= 2, timeout=10 * interval + 10,
+        wait_until(lambda: engine.status().failed_checks >= 2, timeout=t.rollout_s,
                    what="the failing rollout hook to be counted")
         gates.open("/load")
 

@@ -7,11 +7,16 @@ probability 1e-4 over N requests, and reported with its Wilson interval.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import requests
 from conformance_support import FIXTURES, attach_json
+from timeouts import SuiteTimeouts
 
 from progressive.model import load_specs
+from progressive.model.types import VirtualServiceSpec
+from progressive.platforms.base import Platform
 from progressive.preview import deploy_destinations, destination_versions, measure_split
 from progressive.routing.names import workload_for_host
 
@@ -21,8 +26,9 @@ PREVIEW = "croc-hunter-jenkinsx.jx-carlossg-croc-hunter-jenkinsx-serverless-pr-3
 
 
 @pytest.fixture
-def seed_vs(platform):
+def seed_vs(platform: Platform) -> Iterator[tuple[VirtualServiceSpec, dict[str, str]]]:
     (vs,) = load_specs(FIXTURES / "seed-virtualservice-fixed.yaml")
+    assert isinstance(vs, VirtualServiceSpec)
     versions = destination_versions(vs, {})
     deploy_destinations(platform, vs, versions)
     yield vs, versions
@@ -60,10 +66,11 @@ def test_header_route_sends_matching_requests_to_preview(platform, seed_vs):
     platform.router().apply_virtual_service(header_vs)
     host = header_vs.hosts[0]
     session = requests.Session()
+    answer_s = SuiteTimeouts.machine_s  # one request on loopback; no spec paces it
     matching = [session.get(platform.gateway_url, headers={"Host": host, "x-preview": "pr-35"},
-                            timeout=5).headers.get("X-Version") for _ in range(200)]
+                            timeout=answer_s).headers.get("X-Version") for _ in range(200)]
     others = [session.get(platform.gateway_url, headers={"Host": host, "x-preview": "pr-36"},
-                          timeout=5).headers.get("X-Version") for _ in range(200)]
+                          timeout=answer_s).headers.get("X-Version") for _ in range(200)]
     assert set(matching) == {versions[PREVIEW]}, f"matching requests reached {set(matching)}"
     assert versions[PREVIEW] not in others, "a non-matching request reached the preview"
 
@@ -71,14 +78,14 @@ def test_header_route_sends_matching_requests_to_preview(platform, seed_vs):
 @pytest.mark.conformance(
     "preview-own-address",
     "the preview environment also answers on its own address, with its own version",
-    features=["fixed-split"],
+    features=["fixed-split", "workload-endpoints"],
 )
-def test_preview_answers_on_its_own_address(platform, seed_vs):
+def test_preview_answers_on_its_own_address(platform: Platform, seed_vs) -> None:
     vs, versions = seed_vs
     ns, workload = workload_for_host(PREVIEW, vs.namespace)
     endpoints = platform.workloads(ns).endpoints(workload)
     assert endpoints, "the preview has no replica"
     host, port = endpoints[0]
-    answer = requests.get(f"http://{host}:{port}/", timeout=5)
+    answer = requests.get(f"http://{host}:{port}/", timeout=SuiteTimeouts.machine_s)
     assert answer.status_code == 200
     assert answer.headers["X-Version"] == versions[PREVIEW]

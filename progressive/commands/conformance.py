@@ -28,7 +28,7 @@ OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "
 def preflight(platform: str) -> None:
     """Stop before anything starts when the platform cannot run here (exit 2)."""
     if platform == "local":
-        from progressive.platforms.local.processes import find_binary
+        from progressive.processes import find_binary
 
         find_binary("envoy")
         find_binary("prometheus")
@@ -41,6 +41,8 @@ def preflight(platform: str) -> None:
 
 
 def run_pytest(args: list[str]) -> int:
+    """pytest in a child process; Ctrl-C is forwarded as SIGINT so that its fixtures tear the
+    platform down, and waited for within a bound."""
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *args])  # noqa: S603 - argv list
     try:
         return proc.wait()
@@ -54,6 +56,7 @@ def run_pytest(args: list[str]) -> int:
 
 
 def summary_table(report: dict) -> Table:
+    """The conformance report as the table printed at the end of a run (outcomes coloured)."""
     table = Table(title=f"conformance: {report['result']}", show_lines=False)
     for col in ("profile", "test", "features", "outcome", "seconds"):
         table.add_column(col)
@@ -134,10 +137,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _html_report(console: Console, allure_dir: Path, report_dir: Path) -> None:
-    try:
-        from progressive.commands.report import build_reports
-    except ImportError:
-        return
+    from progressive.commands.report import build_reports
+
     try:
         where = build_reports(allure_dir, report_dir / "allure-report", quiet=True)
         console.print(f"html report: {where}")

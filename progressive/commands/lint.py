@@ -17,11 +17,11 @@ import typer
 from rich.console import Console
 
 from progressive.errors import BehaviourFailed, UserError
+from progressive.fsutil import atomic_write
 from progressive.lint import SCHEMA, lint
 from progressive.lint.render import render
 from progressive.model.types import CanarySpec
 from progressive.model.validate import load_specs
-from progressive.platforms.local.processes import atomic_write
 
 _HELP = ("Predict, from a Canary spec and the expected load, how often checks will see no data, "
          "the odds that a good release is rolled back and that a bad one is promoted. "

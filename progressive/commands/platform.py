@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from progressive.platforms.local import processes
+from progressive import processes
 
 DEFAULT_STATE_DIR = Path(".progressive")
 StateDir = typer.Option(DEFAULT_STATE_DIR, "--state-dir", help="Where pids, ports, configs and logs live.")

@@ -1,4 +1,10 @@
-"""`progressive preview VS.yaml`: deploy, route and verify a fixed split on the local platform."""
+"""`progressive preview VS.yaml`: deploy, route and verify a fixed split on the local platform.
+
+Registered by progressive/cli.py. The platform comes from progressive/session.py (attached
+when `progressive up` runs one, else started and stopped with the command); the work is
+progressive/preview.py's; this module maps the options and renders the table. Exit 0 when
+every destination's share is consistent with its weight, 1 otherwise, 2 on bad input.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +41,8 @@ def register(app: typer.Typer) -> None:
         """Deploy one app per destination, apply the VirtualService, verify the split."""
         from progressive.model import load_specs
         from progressive.model.types import VirtualServiceSpec
-        from progressive.platforms.local.platform import LocalPlatform
         from progressive.preview import deploy_destinations, destination_versions, measure_split
+        from progressive.session import platform_session
 
         if requests < 100:
             raise UserError("--requests must be at least 100")
@@ -50,17 +56,10 @@ def register(app: typer.Typer) -> None:
         for warning in vs.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
         versions = destination_versions(vs, _overrides(version))
-        owned = not LocalPlatform.is_running(state_dir)
-        platform = LocalPlatform(state_dir) if owned else LocalPlatform.attach(state_dir)
-        if owned:
-            platform.up()
-        try:
-            deploy_destinations(platform, vs, versions)
-            platform.router().apply_virtual_service(vs)
-            shares = measure_split(platform, vs, requests, confidence, versions)
-        finally:
-            if owned:
-                platform.down()
+        with platform_session("local", state_dir, namespace=vs.namespace) as session:
+            deploy_destinations(session.platform, vs, versions)
+            session.platform.router().apply_virtual_service(vs)
+            shares = measure_split(session.platform, vs, requests, confidence, versions)
         table = Table(title=f"{vs.namespace}/{vs.name}: {shares[0].n} requests, "
                             f"confidence {confidence}")
         for col in ("destination", "weight", "expected", "observed", "interval", "verdict"):

@@ -18,6 +18,8 @@ from typing import Annotated
 import typer
 
 from progressive.errors import UserError
+from progressive.fsutil import atomic_write
+from progressive.kube import MANAGED_BY
 from progressive.model.types import CanarySpec, Strategy, VirtualServiceSpec
 from progressive.platforms.kind import manifests as m
 from progressive.platforms.kind import pins
@@ -29,11 +31,9 @@ from progressive.platforms.kind.commands import (
 )
 from progressive.platforms.kind.kubeconfig import RUN_KINDS, kubeconfig_plan
 from progressive.platforms.kind.platform import CLUSTER_NAME, Layout, kind_plan
-from progressive.platforms.local.processes import atomic_write
 from progressive.routing import istio
 from progressive.workloads.base import AppVersion
 from progressive.workloads.kubernetes import (
-    MANAGED_BY,
     render_deployment,
     render_namespace,
     render_service,
@@ -138,7 +138,7 @@ def render_run(platform: str, out: Path, spec_path: Path | None = None,
     for spec in specs:
         if isinstance(spec, CanarySpec):
             _canary_files(spec, out, gateway, labels, written)
-        else:
+        elif isinstance(spec, VirtualServiceSpec):
             _write(out / "manifests" / spec.name / "virtualservice.yaml",
                    m.dump_all([istio.render_virtual_service_spec(spec, labels=labels)]), written)
     if engine == "flagger":

@@ -86,6 +86,7 @@ def allure_command(prefix: Path | None = None, say=lambda msg: None) -> list[str
 
 
 def allure_config() -> dict:
+    """The npm `allure` 3.x configuration (allurerc.json): single-file report, categories."""
     from reports.allure_helpers import CATEGORIES
 
     return {
@@ -111,6 +112,7 @@ def generate_allure(results: Path, out: Path, say=lambda msg: None) -> Path:
 
 
 def check_results(results: Path) -> None:
+    """UserError (exit 2) naming what to run when the Allure results dir is missing or empty."""
     if not results.is_dir() or not any(results.glob("*-result.json")):
         state = "is empty" if results.is_dir() else "does not exist"
         raise UserError(f"no Allure results: {results} {state}. Run `progressive conformance` "

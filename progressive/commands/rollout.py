@@ -101,12 +101,10 @@ def _say(console: Console):
 
 
 def _lint_line(spec, options, say) -> None:
-    """The lint's odds in one line, when progressive.lint is there (it is optional here)."""
-    try:
-        from progressive.lint import lint
-        from progressive.lint.advice import pct
-    except ImportError:
-        return
+    """The lint's odds of a right verdict for this run, in one line."""
+    from progressive.lint import lint
+    from progressive.lint.advice import pct
+
     bad = options.error_rate if options.error_rate > 0 else 0.05
     try:
         r = lint(spec, options.rps, bad_error_rate=bad, time_scale=options.time_scale)

@@ -52,7 +52,7 @@ def check_one(path: Path) -> bool:
     for line in report.problems:
         typer.echo(f"FAIL  {line}")
     for doc in report.documents:
-        if doc.ok:
+        if doc.ok and doc.spec is not None:
             typer.echo(f"OK    {doc.location} ({summarize(doc.spec)})")
         for problem in doc.problems:
             typer.echo(f"FAIL  {doc.where}: {problem}")

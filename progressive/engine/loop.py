@@ -52,7 +52,7 @@ from progressive.metrics.base import MetricsProvider
 from progressive.metrics.builtin import query_for as builtin_query_for
 from progressive.model.types import CanarySpec, HookType, Strategy
 from progressive.routing.base import Router, RouterError, Routes
-from progressive.workloads.base import Workloads
+from progressive.workloads.base import AppVersion, Workloads
 
 RUN_PHASES = frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION})  # analysis is running
 NEW_REVISION_PHASES = frozenset({Phase.INITIALIZED, Phase.WAITING, Phase.SUCCEEDED, Phase.FAILED})
@@ -305,7 +305,7 @@ class Engine:
             st.set_phase(Phase.WAITING, self.clock.now())
             self._emit("gate_halt", f"waiting for rollout approval: {why}")
             return
-        app = wl.app(spec.target)
+        app = self._running(spec.target)
         self._record_target_replicas(st)
         wl.deploy(spec.canary_name, app, st.target_replicas)
         self._reset(st)
@@ -317,7 +317,7 @@ class Engine:
         spec = self.spec
         self.router.set_routes(spec, 100, 0, False)
         self._observe(st, Routes(100, 0, False))
-        app = self.workloads.app(spec.target)
+        app = self._running(spec.target)
         self._record_target_replicas(st)
         self.workloads.deploy(spec.canary_name, app, st.target_replicas)
         st.last_applied_spec = target_hash
@@ -333,7 +333,7 @@ class Engine:
 
     def _promote(self, st: CanaryState) -> None:
         spec = self.spec
-        app = self.workloads.app(spec.canary_name)
+        app = self._running(spec.canary_name)
         self.workloads.deploy(spec.primary_name, app)
         st.promoting_since = self.clock.now()
         st.set_phase(Phase.PROMOTING, self.clock.now())
@@ -403,6 +403,15 @@ class Engine:
         st.primary_weight, st.canary_weight = routes.primary_weight, routes.canary_weight
         st.mirrored = routes.mirrored
 
+    def _running(self, name: str) -> AppVersion:
+        """What `name` runs: it exists when a tick gets here (its spec hash was read)."""
+        app = self.workloads.app(name)
+        if app is None:
+            raise RuntimeError(f"workload {name} disappeared during the tick")
+        return app
+
     def _emit(self, action: str, message: str) -> None:
         self._message = message
+        if self._state is None:
+            raise RuntimeError("an event before the first state was loaded")
         self.events.record(self.clock.now(), self._state, action, message)

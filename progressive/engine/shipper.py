@@ -38,7 +38,8 @@ from progressive.engine.state import CanaryState, Phase
 from progressive.errors import InvalidSpec
 from progressive.model.types import Analysis, ApplicationSpec, CanarySpec, ReleaseStep
 from progressive.routing.base import Router, RouterError
-from progressive.workloads.base import Workloads
+from progressive.waiting import wait_until
+from progressive.workloads.base import AppVersion, Workloads
 
 INCUMBENT = "incumbent"
 CONTENDER = "contender"
@@ -114,6 +115,17 @@ class ShipperRelease:
         self._weights: tuple[int, int] | None = None  # None until the first set_routes
         self._reconciled = False
         self._touched = False  # any move was started
+
+    def begin(self, incumbent: AppVersion, contender: AppVersion) -> None:
+        """Deploy the incumbent serving (the application's replicas) and the contender at zero,
+        wait for the incumbent to be ready (within `ready_timeout_s`), and route all traffic
+        to it: step 0, where `run()` / `advance_to()` start."""
+        self.workloads.deploy(self.incumbent, incumbent, replicas=self.app.replicas)
+        self.workloads.deploy(self.contender, contender, replicas=0)
+        wait_until(lambda: self.workloads.is_ready(self.incumbent).ready,
+                   timeout=self.ready_timeout_s, what=f"the incumbent {self.incumbent} to be ready")
+        self.router.reconcile(self.as_canary)
+        self.router.set_routes(self.as_canary, 100, 0)
 
     @property
     def incumbent(self) -> str:

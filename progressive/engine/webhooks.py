@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import requests
@@ -93,7 +94,9 @@ def call_webhook(hook: Webhook, payload: dict) -> HookResult:
             response = session.post(
                 hook.url,
                 json=payload,
-                timeout=urllib3.Timeout(total=timeout_s),
+                # a total deadline: requests hands a urllib3 Timeout through (its stubs name
+                # only floats, which bound connect and each read separately)
+                timeout=cast(float, urllib3.Timeout(total=timeout_s)),
                 allow_redirects=False,
                 stream=True,
             )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from progressive.model.types import CanarySpec
+from progressive.model.types import ApplicationSpec, CanarySpec
 from progressive.workloads.base import AppVersion
+
+if TYPE_CHECKING:
+    from progressive.engine.shipper import ShipperRelease
 
 FINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
@@ -25,6 +28,7 @@ class EngineStatus:
 
 class EngineUnderTest(Protocol):
     name: str
+    spec: CanarySpec | None  # as the engine runs it (time-scaled), once apply() was called
 
     def apply(self, spec: CanarySpec, initial: AppVersion) -> None:
         """Deploy the target at `initial`, create the canary and wait until it is Initialized."""
@@ -42,3 +46,12 @@ class EngineUnderTest(Protocol):
     def unsupported_features(self) -> frozenset[str]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReleasingEngine(EngineUnderTest, Protocol):
+    """An engine that also runs Shipper-style releases (feature "shipper")."""
+
+    def release(self, app: ApplicationSpec, incumbent: AppVersion, contender: AppVersion,
+                ready_timeout_s: float = 30.0) -> ShipperRelease:
+        """Start a release: the incumbent serving, the contender at zero; the caller moves it."""

@@ -105,14 +105,10 @@ class BundledEngine:
         observed, as for a canary, through `release.as_canary`.
         """
         app = dataclasses.replace(app, interval_s=app.interval_s * self.time_scale)
-        workloads = self.platform.workloads(app.namespace)
-        rel = ShipperRelease(app, self.platform.router(), workloads, RealClock(),
-                             EventLog(self.events_path), ready_timeout_s=ready_timeout_s)
-        workloads.deploy(rel.incumbent, incumbent, replicas=app.replicas)
-        workloads.deploy(rel.contender, contender, replicas=0)
-        wait_until(lambda: workloads.is_ready(rel.incumbent).ready, timeout=ready_timeout_s,
-                   what=f"the incumbent {rel.incumbent} to be ready")
-        self.platform.router().reconcile(rel.as_canary)
+        rel = ShipperRelease(app, self.platform.router(), self.platform.workloads(app.namespace),
+                             RealClock(), EventLog(self.events_path),
+                             ready_timeout_s=ready_timeout_s)
+        rel.begin(incumbent, contender)
         return rel
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from progressive.engines.base import EngineStatus
 from progressive.errors import UserError
+from progressive.kube import MANAGED_BY, create_or_merge_patch
 from progressive.model.durations import format_duration
 from progressive.model.types import CanarySpec, MetricCheck, MetricKind, Webhook
 from progressive.platforms.kind import commands
@@ -31,7 +32,7 @@ from progressive.platforms.kind.platform import rollout
 from progressive.routing.istio import render_matches
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
-from progressive.workloads.kubernetes import CONTAINER_PORT, MANAGED_BY, create_or_merge_patch
+from progressive.workloads.kubernetes import CONTAINER_PORT
 
 FLAGGER_API = "flagger.app/v1beta1"
 FLAGGER_NAMESPACE = "istio-system"  # where the kustomize overlay for Istio installs it
@@ -87,7 +88,7 @@ def _metric(spec: CanarySpec, m: MetricCheck) -> dict:
 
 
 def _webhook(w: Webhook) -> dict:
-    out = {"name": w.name, "type": w.type.value, "url": w.url,
+    out: dict[str, object] = {"name": w.name, "type": w.type.value, "url": w.url,
            "timeout": format_duration(w.timeout_s)}
     if w.metadata:
         out["metadata"] = dict(w.metadata)

@@ -164,7 +164,7 @@ def min_error_rate_caught(means: Sequence[float], check: MetricCheck,
     0.0 when no data alone fails it that often; None when no error rate does (min <= 0, or
     data is too rare and no data passes).
     """
-    if not is_rate_check(check) or check.min <= 0.0:
+    if not is_rate_check(check) or check.min is None or check.min <= 0.0:
         return None
     if check_fail(means, 0.0, check) >= power:
         return 0.0

@@ -85,7 +85,7 @@ def _simulate(spec: CanarySpec, traffic: Traffic, error_rate: float, runs: int, 
             n = n_hist[:, :q, :].sum(axis=(1, 2)) + n_hist[:, q, :k].sum(axis=1)
             empty = n == 0
             fail = empty if check.on_no_data != "pass" else np.zeros(runs, dtype=bool)
-            if is_rate_check(check) and error_rate > 0:
+            if is_rate_check(check) and check.min is not None and error_rate > 0:
                 e = e_hist[:, :q, :].sum(axis=(1, 2)) + e_hist[:, q, :k].sum(axis=1)
                 allowed = np.floor(n * (100.0 - check.min) / 100.0 + 1e-9)
                 fail = fail | (~empty & (e > allowed))

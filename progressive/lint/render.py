@@ -5,7 +5,7 @@ Called by progressive/commands/lint.py.
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from progressive.lint.advice import pct
@@ -33,10 +33,12 @@ def render(report: LintReport, console: Console) -> None:
                   highlight=False)
     table = Table(show_lines=False, header_style="bold", caption=_CAPTION,
                   caption_justify="left")
-    for col, justify in (("step", "left"), ("canary\nreq/s", "right"), ("check", "left"),
-                         ("window", "right"), ("requests\nin window", "right"),
-                         ("P(no data)", "right"), ("P(no data)\nif reached", "right"),
-                         ("P(no data)\nheld", "right"), ("catches\nerrors >=", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("step", "left"), ("canary\nreq/s", "right"), ("check", "left"), ("window", "right"),
+        ("requests\nin window", "right"), ("P(no data)", "right"),
+        ("P(no data)\nif reached", "right"), ("P(no data)\nheld", "right"),
+        ("catches\nerrors >=", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col == "check",
                          min_width=max(len(line) for line in col.split("\n")))
     for step in report.steps:

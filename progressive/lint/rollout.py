@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from progressive.lint.model import lag_phases, window_mean
 from progressive.model.types import CanarySpec, Strategy
@@ -162,7 +163,8 @@ class ChainResult:
         self.promoted_failures += weight * other.promoted_failures
         self.rollback_ticks += weight * other.rollback_ticks
         self.runs += other.runs
-        for mine, theirs in ((self.reached, other.reached),
-                             (self.no_data_on_arrival, other.no_data_on_arrival)):
+        pairs: tuple[tuple[dict[Any, float], dict[Any, float]], ...] = (
+            (self.reached, other.reached), (self.no_data_on_arrival, other.no_data_on_arrival))
+        for mine, theirs in pairs:
             for key, p in theirs.items():
                 mine[key] = mine.get(key, 0.0) + weight * p

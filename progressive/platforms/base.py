@@ -1,12 +1,13 @@
-"""The Platform seam and the factory that picks one by name (an unknown name is an error)."""
+"""The Platform seam and the features a platform can offer (the factory is in factory.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Protocol
 
-from progressive.errors import UserError
+from progressive.engine.state import StateStore
 from progressive.metrics.base import MetricsProvider
+from progressive.model.types import CanarySpec, VirtualServiceSpec
 from progressive.routing.base import Router
 from progressive.workloads.base import Workloads
 
@@ -26,6 +27,7 @@ ALL_FEATURES = frozenset(
         "sub-10s-interval",
         "time-scale",
         "fault-injection",
+        "workload-endpoints",  # Workloads.endpoints() are addresses the harness can dial
     }
 )
 
@@ -33,6 +35,7 @@ ALL_FEATURES = frozenset(
 class Platform(Protocol):
     name: str
     namespace: str
+    FEATURES: frozenset[str]  # what the suites may use on it; known before it starts
 
     def up(self) -> None: ...
 
@@ -60,24 +63,12 @@ class Platform(Protocol):
     @property
     def features(self) -> frozenset[str]: ...
 
+    def gateway_host(self, spec: CanarySpec | VirtualServiceSpec) -> str | None:
+        """Host header that reaches `spec`'s route through the gateway (None: any host)."""
+
+    def state_store(self) -> StateStore:
+        """Where the bundled engine keeps a canary's state (so a restarted engine resumes)."""
+
     def versions(self) -> dict[str, str]: ...
 
     def collect_diagnostics(self, dest: Path) -> list[Path]: ...
-
-
-PLATFORMS = ("local", "kind", "kubeconfig")
-
-
-def make_platform(name: str, state_dir: Path, **options) -> Platform:
-    if name == "local":
-        from progressive.platforms.local.platform import LocalPlatform
-
-        return LocalPlatform(state_dir, **options)
-    if name in ("kind", "kubeconfig"):
-        from progressive.platforms import kind
-
-        factory = getattr(kind, "make_platform", None)
-        if factory is None:
-            raise UserError(f"platform {name!r} is not available in this build")
-        return factory(name, state_dir, **options)
-    raise UserError(f"unknown platform {name!r}; choose one of: {', '.join(PLATFORMS)}")

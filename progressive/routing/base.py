@@ -41,3 +41,6 @@ class Router(Protocol):
 
     def apply_virtual_service(self, vs: VirtualServiceSpec) -> None:
         """Apply a fixed split / header route document (the 1% preview)."""
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Delete the route of a canary or VirtualService named `name` (no error when absent)."""

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from progressive.fsutil import atomic_write
 from progressive.model.types import CanarySpec, VirtualServiceSpec
@@ -38,15 +38,27 @@ from progressive.routing.virtualservice import (
     virtual_host_name,
 )
 
-if TYPE_CHECKING:  # routing does not depend on a platform; the platform hands the gateway in
-    from progressive.platforms.local.envoy import EnvoyGateway
+
+class Gateway(Protocol):
+    """What the router needs of the Envoy gateway (platforms/local/envoy.py's EnvoyGateway):
+    routing does not depend on a platform, the platform hands its gateway in."""
+
+    def set_route_config(self, route_config: dict) -> None:
+        """Replace the RouteConfiguration and return once Envoy confirmed it."""
+
+    def route_config_file(self) -> dict:
+        """The RouteConfiguration in the RDS file (what Envoy loads on restart)."""
+
+    def live_route_config(self) -> dict | None:
+        """The RouteConfiguration Envoy is serving now."""
+
 
 CLUSTER_HEADER = "x-progressive-cluster"
 DEFAULT_ROUTE = "default"
 
 
 class EnvoyRouter:
-    def __init__(self, gateway: EnvoyGateway, state_dir: Path):
+    def __init__(self, gateway: Gateway, state_dir: Path):
         self.gateway = gateway
         self.state_path = Path(state_dir) / "routes.json"
         self.lock_path = Path(state_dir) / "routes.lock"

@@ -15,6 +15,7 @@ reachable both through the ingress gateway and inside the mesh.
 
 from __future__ import annotations
 
+from progressive.kube import MANAGED_BY, KubeObjects, create_or_merge_patch
 from progressive.model.types import (
     CanarySpec,
     Destination,
@@ -23,7 +24,6 @@ from progressive.model.types import (
     VirtualServiceSpec,
 )
 from progressive.routing.base import RouterError, Routes
-from progressive.workloads.kubernetes import MANAGED_BY, KubeObjects, create_or_merge_patch
 
 ISTIO_API = "networking.istio.io/v1beta1"
 
@@ -210,3 +210,7 @@ class IstioRouter:
     def apply_virtual_service(self, vs: VirtualServiceSpec) -> None:
         create_or_merge_patch(self.objects, render_virtual_service_spec(
             vs, namespace=self.namespace, labels=self.labels))
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Delete the VirtualService `name` (a canary's is named after its target)."""
+        self.objects.delete(ISTIO_API, "VirtualService", name, self.namespace or namespace)

@@ -64,3 +64,10 @@ class Workloads(Protocol):
         """What `name` runs (None when it does not exist)."""
 
     def replicas(self, name: str) -> int: ...
+
+    def stop_all(self) -> None:
+        """Remove every workload this project made in the namespace (a test's cleanup)."""
+
+    def endpoints(self, name: str) -> list[tuple[str, int]]:
+        """(host, port) of each replica of `name`, as the harness can dial it. Only a platform
+        whose features include "workload-endpoints" promises that these are reachable."""

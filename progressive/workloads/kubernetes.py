@@ -6,10 +6,8 @@ fault knobs as environment variables) and a Service on port 80 -> 8080; readines
 way SEMANTICS.md and `kubectl rollout status` read it. The render functions are pure: the kind
 platform, `progressive render` and the tests use them to write the same manifests.
 
-`KubeObjects` is the one place that talks to the API server (DynamicClient, plain dicts in and
-out, merge-patch for every update: custom resources refuse strategic merge). The Istio router,
-the cluster state store and the Flagger engine use it too; tests replace it with an in-memory
-double of the same shape.
+The objects go through progressive/kube.py's `KubeObjects`, as the Istio router's, the cluster
+state store's and the Flagger engine's do.
 """
 
 from __future__ import annotations
@@ -18,14 +16,13 @@ import re
 from collections.abc import Callable
 
 from progressive.errors import UserError
+from progressive.kube import MANAGED_BY, KubeObjects, create_or_merge_patch
 from progressive.workloads.base import AppVersion, Readiness
 
 CONTAINER_PORT = 8080
 SERVICE_PORT = 80
 DEFAULT_REPLICAS = 3
 SPEC_HASH_ANNOTATION = "progressive.dev/spec-hash"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "progressive"}
-MERGE_PATCH = "application/merge-patch+json"
 _KNOB_ENV = {  # AppVersion field -> the app's environment variable (progressive/app/knobs.py)
     "version": "CROC_VERSION",
     "commit": "GIT_SHA",
@@ -160,75 +157,6 @@ def deployment_readiness(deployment: dict | None, name: str) -> Readiness:
     return Readiness(True, True, "")
 
 
-# -- the API seam -------------------------------------------------------------------------------
-
-class KubeObjects:
-    """Get, list, create, merge-patch and delete any object as a plain dict (camelCase keys)."""
-
-    def __init__(self, api_client, request_timeout_s: float = 30.0):
-        self._api_client = api_client
-        self._timeout = request_timeout_s
-        self._dyn = None
-
-    def _resource(self, api_version: str, kind: str):
-        if self._dyn is None:  # discovery talks to the server: only on first use
-            from kubernetes.dynamic import DynamicClient
-
-            self._dyn = DynamicClient(self._api_client)
-        return self._dyn, self._dyn.resources.get(api_version=api_version, kind=kind)
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        dyn, res = self._resource(api_version, kind)
-        try:
-            return dyn.get(res, name=name, namespace=namespace,
-                           _request_timeout=self._timeout).to_dict()
-        except NotFoundError:
-            return None
-
-    def list(self, api_version: str, kind: str, namespace: str | None = None, *,
-             label_selector: str | None = None, field_selector: str | None = None) -> list[dict]:
-        dyn, res = self._resource(api_version, kind)
-        found = dyn.get(res, namespace=namespace, label_selector=label_selector,
-                        field_selector=field_selector, _request_timeout=self._timeout)
-        return found.to_dict().get("items", [])
-
-    def create(self, body: dict) -> dict:
-        dyn, res = self._resource(body["apiVersion"], body["kind"])
-        return dyn.create(res, body=body, namespace=body["metadata"].get("namespace"),
-                          _request_timeout=self._timeout).to_dict()
-
-    def merge_patch(self, api_version: str, kind: str, name: str, namespace: str | None,
-                    patch: dict) -> dict:
-        dyn, res = self._resource(api_version, kind)
-        return dyn.patch(res, body=patch, name=name, namespace=namespace,
-                         content_type=MERGE_PATCH, _request_timeout=self._timeout).to_dict()
-
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        dyn, res = self._resource(api_version, kind)
-        try:
-            dyn.delete(res, name=name, namespace=namespace, _request_timeout=self._timeout)
-        except NotFoundError:
-            return False
-        return True
-
-
-def create_or_merge_patch(objects, body: dict) -> dict:
-    """Create `body`, or merge-patch the existing object with it (`objects`: KubeObjects)."""
-    meta = body["metadata"]
-    if objects.get(body["apiVersion"], body["kind"], meta["name"], meta.get("namespace")) is None:
-        try:
-            return objects.create(body)
-        except Exception as exc:  # noqa: BLE001 - a create race: someone else created it
-            if getattr(exc, "status", None) != 409:
-                raise
-    return objects.merge_patch(body["apiVersion"], body["kind"], meta["name"],
-                               meta.get("namespace"), body)
-
-
 def ensure_namespace(objects, name: str, labels: dict[str, str], *, adopt: bool) -> None:
     """Create the namespace (labelled, sidecar injection on). An existing one is left alone,
     unless `adopt` (a cluster of our own): then sidecar injection is switched on in it."""
@@ -310,3 +238,16 @@ class DeploymentWorkloads:
     def replicas(self, name: str) -> int:
         dep = self._get(name)
         return 0 if dep is None else int(dep["spec"].get("replicas", 1))
+
+    def endpoints(self, name: str) -> list[tuple[str, int]]:
+        """(pod IP, container port) of each running pod of `name`, selected by the Deployment's
+        own selector; dialable only where the platform declares "workload-endpoints"."""
+        dep = self._get(name)
+        if dep is None:
+            return []
+        labels = dep["spec"]["selector"].get("matchLabels", {})
+        port = dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        pods = self.objects.list("v1", "Pod", self.namespace,
+                                 label_selector=",".join(f"{k}={v}" for k, v in labels.items()))
+        return [(pod["status"]["podIP"], int(port)) for pod in pods
+                if pod.get("status", {}).get("podIP") and pod["status"].get("phase") == "Running"]

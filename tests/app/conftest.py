@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from progressive.platforms.local.processes import ManagedProcess, start_process
+from progressive.processes import ManagedProcess, start_process
 from progressive.waiting import wait_until
 
 # Python + aiohttp import takes ~0.5 s alone; allow for a loaded 2-core machine.

@@ -13,7 +13,7 @@ import requests
 
 from progressive.model.types import Destination, HttpRoute, VirtualServiceSpec
 from progressive.platforms.kind import preflight
-from progressive.platforms.local.processes import recorded_processes
+from progressive.processes import recorded_processes
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 

@@ -2,7 +2,7 @@
 
 Offline (everything here runs without Docker or a cluster): a recording fake of the cluster
 binaries on PATH (acceptable only for these tests: it checks the exact command lines), an
-in-memory double of workloads/kubernetes.KubeObjects (the project's own seam to the API server)
+in-memory double of progressive/kube.KubeObjects (the project's own seam to the API server)
 and the fixture specs. Tests marked `kind` need a real kind cluster; they are skipped, with the
 reason preflight() gives, on a machine without Docker, kind, kubectl or istioctl.
 """

@@ -1,5 +1,5 @@
 """Helpers of the kind platform's tests: the fixture specs, and an in-memory double of
-workloads/kubernetes.KubeObjects, the project's seam to the API server.
+progressive/kube.KubeObjects, the project's seam to the API server.
 
 It keeps objects as dicts and applies the two API behaviours the seams rely on: JSON merge
 patch (RFC 7386: mappings merge, lists and scalars are replaced, null deletes) and the

@@ -25,7 +25,7 @@ from progressive.platforms.kind.pins import (
     REPO_ROOT,
     load_pins,
 )
-from progressive.platforms.local.processes import LOOPBACK
+from progressive.processes import LOOPBACK
 from progressive.workloads.kubernetes import CONTAINER_PORT, SERVICE_PORT
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

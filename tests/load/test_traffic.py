@@ -19,7 +19,7 @@ import pytest
 from load.recording import failure_count, status_counts, version_counts
 from load.shapes import ConstantShape, StepShape
 from load.traffic import LoadError, traffic
-from progressive.platforms.local.processes import free_port
+from progressive.processes import free_port
 from progressive.stats import acceptance_interval
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from metrics_support import App, start_app
 
-from progressive.platforms.local.processes import stop_all_recorded
 from progressive.platforms.local.prometheus import PrometheusServer
+from progressive.processes import stop_all_recorded
 
 
 @pytest.fixture

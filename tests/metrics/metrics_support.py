@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import requests
 
-from progressive.platforms.local.processes import ManagedProcess, start_process
+from progressive.processes import ManagedProcess, start_process
 from progressive.waiting import wait_until
 
 APP_START_TIMEOUT_S = 20.0  # Python + aiohttp import on a busy 2-core machine

@@ -22,13 +22,13 @@ from progressive.metrics.base import NoValues
 from progressive.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, render
 from progressive.metrics.prometheus import PrometheusProvider
 from progressive.platforms.local.envoy import EnvoyGateway
-from progressive.platforms.local.processes import stop_all_recorded
 from progressive.platforms.local.prometheus import (
     EVALUATION_INTERVAL_S,
     SCRAPE_INTERVAL_S,
     TARGET_UPDATE_S,
     PrometheusServer,
 )
+from progressive.processes import stop_all_recorded
 from progressive.routing.names import cluster_name
 from progressive.stats import acceptance_interval
 from progressive.waiting import wait_until

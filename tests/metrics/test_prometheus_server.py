@@ -13,13 +13,13 @@ import requests
 from progressive.errors import MissingBinary
 from progressive.metrics.prometheus import PrometheusProvider
 from progressive.platforms.local import prometheus as prom_module
-from progressive.platforms.local.processes import free_port
 from progressive.platforms.local.prometheus import (
     SCRAPE_INTERVAL_S,
     TARGET_UPDATE_S,
     PrometheusFailed,
     PrometheusServer,
 )
+from progressive.processes import free_port
 from progressive.waiting import wait_until
 
 pytestmark = pytest.mark.integration

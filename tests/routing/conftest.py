@@ -13,7 +13,7 @@ import pytest
 from routing_support import NAMESPACE, Backend, canary_spec, start_backend
 
 from progressive.platforms.local.envoy import EnvoyGateway
-from progressive.platforms.local.processes import stop_all_recorded
+from progressive.processes import stop_all_recorded
 from progressive.routing.envoy import EnvoyRouter
 from progressive.routing.names import cluster_name
 

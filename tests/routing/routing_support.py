@@ -16,7 +16,7 @@ import aiohttp
 import requests
 
 from progressive.model.types import Analysis, CanarySpec, HeaderMatch, MatchKind, RequestMatch
-from progressive.platforms.local.processes import ManagedProcess, start_process
+from progressive.processes import ManagedProcess, start_process
 from progressive.stats import acceptance_interval, wilson_interval
 from progressive.waiting import wait_until
 

@@ -30,7 +30,7 @@ import yaml
 from progressive.engine.bounds import run_bound
 from progressive.model.validate import load_spec
 from progressive.platforms.local.platform import LocalPlatform
-from progressive.platforms.local.processes import free_port
+from progressive.processes import free_port
 
 pytestmark = pytest.mark.integration
 

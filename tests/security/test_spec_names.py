@@ -20,8 +20,8 @@ import requests
 import yaml
 
 from progressive.platforms.local import workloads as workloads_module
-from progressive.platforms.local.processes import stop_all_recorded
 from progressive.platforms.local.workloads import LocalWorkloads
+from progressive.processes import stop_all_recorded
 from progressive.workloads.base import AppVersion
 
 REPO = Path(__file__).resolve().parents[2]

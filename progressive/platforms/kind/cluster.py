@@ -17,15 +17,15 @@ from pathlib import Path
 
 import requests
 
+from progressive.fsutil import atomic_write
+from progressive.kube import MANAGED_BY
 from progressive.platforms.base import ALL_FEATURES
 from progressive.platforms.kind import commands
 from progressive.platforms.kind.manifests import APP_HOST
 from progressive.platforms.kind.pins import load_pins
 from progressive.platforms.kind.runner import Runner
 from progressive.platforms.kind.state import ConfigMapStateStore
-from progressive.platforms.local.processes import atomic_write
 from progressive.waiting import wait_until
-from progressive.workloads.kubernetes import MANAGED_BY
 
 # Every bound of a cluster bring-up, in seconds (generous: a first run pulls images).
 BOUNDS = {
@@ -76,6 +76,8 @@ class ClusterPlatform:
     `labels`, `gateway_ref` and implement up/down and the two URLs."""
 
     name = "cluster"
+    # Pod addresses are inside the cluster's network, not dialable from the harness.
+    FEATURES = ALL_FEATURES - {"workload-endpoints"}
     image_repo = "croc-hunter"
     adopt_namespaces = True  # switch sidecar injection on in existing namespaces (own cluster)
 
@@ -199,7 +201,7 @@ class ClusterPlatform:
         if self._objects is None:
             from kubernetes.config import new_client_from_config
 
-            from progressive.workloads.kubernetes import KubeObjects
+            from progressive.kube import KubeObjects
 
             self._api_client = new_client_from_config(config_file=str(self.kubeconfig))
             self._objects = KubeObjects(self._api_client)
@@ -247,7 +249,7 @@ class ClusterPlatform:
 
     @property
     def features(self) -> frozenset[str]:
-        return ALL_FEATURES
+        return self.FEATURES
 
     def versions(self) -> dict[str, str]:
         p = load_pins()

@@ -17,7 +17,10 @@ import socket
 import uuid
 from pathlib import Path
 
+from progressive import processes
 from progressive.errors import UserError
+from progressive.fsutil import atomic_write
+from progressive.kube import MANAGED_BY
 from progressive.platforms.kind import commands
 from progressive.platforms.kind.cluster import (
     BOUNDS,
@@ -36,9 +39,7 @@ from progressive.platforms.kind.manifests import (
 )
 from progressive.platforms.kind.platform import rollout
 from progressive.platforms.kind.preflight import binary_path, require
-from progressive.platforms.local import processes
 from progressive.waiting import wait_until
-from progressive.workloads.kubernetes import MANAGED_BY
 
 # Objects a run creates, deleted by label at down() (then its namespace).
 RUN_KINDS = ("deployments,services,configmaps,virtualservices.networking.istio.io,"
@@ -100,7 +101,7 @@ class KubeconfigPlatform(ClusterPlatform):
     def start(self) -> None:
         docs = render_croc_hunter(self.namespace, image_repo=self.image_repo, labels=self.labels,
                                   gateway_namespace=self.namespace)
-        processes.atomic_write(self.manifests, dump_all(docs))
+        atomic_write(self.manifests, dump_all(docs))
         self.run_steps(kubeconfig_plan(self._kubeconfig, self.manifests, self.namespace,
                                        self.bins))
 
@@ -145,9 +146,10 @@ class KubeconfigPlatform(ClusterPlatform):
         return self._url("prometheus")
 
     def _url(self, key: str) -> str:
-        if self._urls[key] is None:
+        url = self._urls[key]
+        if url is None:
             raise UserError(f"the kubeconfig platform is not up (no {key} address yet)")
-        return self._urls[key]
+        return url
 
 
 def _accepts(port: int) -> bool:

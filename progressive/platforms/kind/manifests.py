@@ -17,12 +17,12 @@ from pathlib import Path
 
 import yaml
 
+from progressive.kube import MANAGED_BY
 from progressive.model.types import Destination, HttpRoute, VirtualServiceSpec
-from progressive.platforms.local.processes import LOOPBACK, free_port
+from progressive.processes import LOOPBACK, free_port
 from progressive.routing.istio import ISTIO_API, render_virtual_service_spec
 from progressive.workloads.base import AppVersion
 from progressive.workloads.kubernetes import (
-    MANAGED_BY,
     render_deployment,
     render_namespace,
     render_service,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from progressive.errors import UserError
+from progressive.fsutil import atomic_write
 from progressive.platforms.kind import commands
 from progressive.platforms.kind.cluster import BOUNDS, ON_PATH, Binaries, ClusterPlatform, Step
 from progressive.platforms.kind.manifests import (
@@ -43,7 +44,7 @@ from progressive.platforms.kind.pins import (
 )
 from progressive.platforms.kind.preflight import binary_path, require
 from progressive.platforms.kind.runner import CommandFailed
-from progressive.platforms.local.processes import LOOPBACK, atomic_write
+from progressive.processes import LOOPBACK
 from progressive.workloads.base import AppVersion
 from progressive.workloads.kubernetes import image_for
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from progressive.engine.state import CanaryState
-from progressive.workloads.kubernetes import MANAGED_BY, create_or_merge_patch
+from progressive.kube import MANAGED_BY, create_or_merge_patch
 
 PREFIX = "progressive-state-"
 

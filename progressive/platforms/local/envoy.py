@@ -35,8 +35,9 @@ from pathlib import Path
 
 import requests
 
-from progressive.platforms.local import processes
-from progressive.platforms.local.processes import LOOPBACK, ManagedProcess
+from progressive import processes
+from progressive.fsutil import atomic_write
+from progressive.processes import LOOPBACK, ManagedProcess
 from progressive.routing.base import RouterError
 from progressive.waiting import wait_until
 
@@ -280,7 +281,7 @@ class EnvoyGateway:
         version = str(time.time_ns())
         rtype = _TYPES[kind.split("/")[0]]
         doc = {"version_info": version, "resources": [{"@type": rtype, **r} for r in resources]}
-        processes.atomic_write(self._path(kind), json.dumps(doc, indent=1))
+        atomic_write(self._path(kind), json.dumps(doc, indent=1))
         return version
 
     def _counters(self, kind: str) -> dict[str, int]:
@@ -333,7 +334,7 @@ class EnvoyGateway:
                 self._confirm(kind, before, log_offset)
             except RouterError:
                 if previous is not None:  # the file again says what is live
-                    processes.atomic_write(path, previous)
+                    atomic_write(path, previous)
                 raise
 
     def _confirm(self, kind: str, before: dict[str, int], log_offset: int) -> None:
@@ -368,7 +369,7 @@ class EnvoyGateway:
         """Start Envoy and wait for its admin to answer; RouterError if it exits."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.admin_address_path.unlink(missing_ok=True)
-        processes.atomic_write(
+        atomic_write(
             self.bootstrap_path, json.dumps(self._bootstrap(admin_port), indent=1)
         )
         argv = [

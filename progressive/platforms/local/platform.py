@@ -24,8 +24,9 @@ from pathlib import Path
 
 import requests
 
+from progressive import processes
+from progressive.fsutil import atomic_write
 from progressive.platforms.base import ALL_FEATURES
-from progressive.platforms.local import processes
 from progressive.platforms.local.envoy import EnvoyGateway
 from progressive.platforms.local.prometheus import (
     SCRAPE_INTERVAL_S,
@@ -47,6 +48,7 @@ SUPERVISOR_JOIN_S = 60.0
 
 class LocalPlatform:
     name = "local"
+    FEATURES = ALL_FEATURES
 
     def __init__(self, state_dir: Path, namespace: str = "default", *, die_with_parent: bool = True):
         self.state_dir = Path(state_dir).resolve()
@@ -204,7 +206,7 @@ class LocalPlatform:
             "prometheus_url": self.prometheus.url,
             "started": time.time(),
         }
-        processes.atomic_write(self.state_dir / "platform.json", json.dumps(info, indent=1))
+        atomic_write(self.state_dir / "platform.json", json.dumps(info, indent=1))
 
     def _gateway_answers(self) -> bool:
         # Any HTTP answer (404 with no routes yet) proves the listener serves.
@@ -272,7 +274,7 @@ class LocalPlatform:
 
     @property
     def features(self) -> frozenset[str]:
-        return ALL_FEATURES
+        return self.FEATURES
 
     def versions(self) -> dict[str, str]:
         return {"envoy": self.gateway.version(), "prometheus": self.prometheus.version()}

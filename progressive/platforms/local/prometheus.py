@@ -27,13 +27,13 @@ import requests
 import yaml
 
 from progressive.errors import EnvironmentFailed
+from progressive.fsutil import atomic_write
 from progressive.metrics.builtin import prometheus_duration
 from progressive.metrics.prometheus import delete_series
 from progressive.platforms.local.envoy import RQ_TIME_BUCKETS_MS
-from progressive.platforms.local.processes import (
+from progressive.processes import (
     LOOPBACK,
     ManagedProcess,
-    atomic_write,
     find_binary,
     free_port,
     read_process_info,

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import requests
 
-from progressive.platforms.local import processes
+from progressive import processes
+from progressive.fsutil import atomic_write
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion, Readiness
 
@@ -73,7 +74,7 @@ class LocalWorkloads:
             try:
                 db = json.loads(self._db.read_text()) if self._db.exists() else {}
                 yield db
-                processes.atomic_write(self._db, json.dumps(db, indent=1, sort_keys=True))
+                atomic_write(self._db, json.dumps(db, indent=1, sort_keys=True))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -291,9 +292,13 @@ class LocalWorkloads:
         """Wait until every started replica has written its port; record the ports."""
         for r in started:
             port_file = Path(r["port_file"])
+
+            def bound_port(pf: Path = port_file) -> int:
+                return int(pf.read_text().strip() or 0) if pf.exists() else 0
+
             try:
                 port = wait_until(
-                    lambda pf=port_file: pf.exists() and int(pf.read_text().strip() or 0),
+                    bound_port,
                     timeout=BIND_TIMEOUT_S,
                     what=f"replica {r['proc']} to listen",
                 )

@@ -1,4 +1,4 @@
-"""Start, record and stop the local platform's processes (Envoy, Prometheus, app replicas).
+"""Start, record and stop the processes a platform runs (Envoy, Prometheus, app replicas, Locust).
 
 Every process is started in its own session (process group) with its output in
 `STATE/logs/NAME.log`, and recorded in `STATE/pids/NAME.json` (pid, argv, create time), so
@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 
 from progressive.errors import MissingBinary
-from progressive.fsutil import atomic_write  # noqa: F401 - re-exported for the platform modules
+from progressive.fsutil import atomic_write
 
 LOOPBACK = "127.0.0.1"
 

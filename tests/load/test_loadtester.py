@@ -17,13 +17,13 @@ import pytest
 import requests
 from aiohttp import web
 
-from progressive.engine.loadtester import (
+from load.loadtester import (
     BadRequest,
     LoadTester,
     grace_s,
     parse_load_request,
 )
-from progressive.platforms.local.processes import start_process
+from progressive.processes import start_process
 from progressive.waiting import wait_until
 
 HTTP_TIMEOUT_S = 10.0
@@ -229,7 +229,7 @@ def _port_from(port_file: Path, proc) -> int | None:
 class TestProcesses:
     def test_entry_point_serves_and_stops_on_sigterm(self, tmp_path):
         port_file = tmp_path / "lt.port"
-        argv = [sys.executable, "-m", "progressive.engine.loadtester", "--port", "0",
+        argv = [sys.executable, "-m", "load.loadtester", "--port", "0",
                 "--port-file", str(port_file)]
         proc = start_process("loadtester", argv, tmp_path)
         try:
