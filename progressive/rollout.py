@@ -8,8 +8,9 @@ Called by progressive/commands/rollout.py (which only renders) and bench/bench_e
 The verdicts are progressive/verdicts.py's; the load is load/rollout_load.py's.
 
 - The platform: progressive/session.py's lifecycle (attached when `progressive up` runs one in
-  `state_dir`, else started for the run and stopped at its end, whatever the end); the run's
-  namespace is judged on metrics of its own.
+  `state_dir`, else started for the run and stopped at its end, whatever the end). A new
+  rollout is judged on metrics of its own: what the platform recorded for its namespace before
+  the trigger is forgotten (a resumed rollout keeps its analysis window).
 - A Canary: the target is deployed at `from_version` unless it exists; the engine (RealClock,
   the spec time-scaled) initialises, then the new revision lands on the target and the engine
   runs until Succeeded or Failed, in the foreground. With `rps > 0`, Locust drives load through
@@ -152,7 +153,7 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
     if options.rps <= 0 and spec.analysis.metrics:
         say("no load (--rps 0): the metric checks see only what other clients send")
     with ExitStack() as stack:
-        platform = stack.enter_context(_session(options, say, spec.namespace)).platform
+        platform = stack.enter_context(_session(options, say)).platform
         workloads = platform.workloads(spec.namespace)
         engine = _engine(spec, platform, workloads, events, options.state_dir, engine_class)
         existing = workloads.app(spec.target)
@@ -188,6 +189,9 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
         say(f"deploying {new.version} on {spec.target}"
             + (f" (error rate {new.error_rate:g}, latency {new.latency_ms:g} ms)"
                if new.error_rate or new.latency_ms else ""))
+        if state.phase not in (Phase.PROGRESSING, Phase.WAITING_PROMOTION):
+            # A new rollout is judged on its own requests only; a resumed one keeps its window.
+            platform.clear_metrics(spec.namespace)
         triggered = time.time()
         workloads.deploy(spec.target, new)
         try:
@@ -201,8 +205,8 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
                         triggered)
 
 
-def _session(options: RolloutOptions, say: Say, namespace: str):
-    return platform_session("local", options.state_dir, say=say, namespace=namespace)
+def _session(options: RolloutOptions, say: Say):
+    return platform_session("local", options.state_dir, say=say)
 
 
 def _engine(spec: CanarySpec, platform: Platform, workloads: Workloads, events: EventLog,
@@ -251,7 +255,7 @@ def apply_virtual_service(vs: VirtualServiceSpec, options: RolloutOptions,
     for warning in vs.warnings:
         say(f"warning: {warning}")
     versions = destination_versions(vs, {})
-    with _session(options, say, vs.namespace) as session:
+    with _session(options, say) as session:
         platform = session.platform
         deploy_destinations(platform, vs, versions)
         platform.router().apply_virtual_service(vs)
@@ -287,7 +291,7 @@ def release_application(app: ApplicationSpec, options: RolloutOptions, *,
     events = _ObservedEventLog(options.events_json, on_event)
     new = options.new_revision()
     with ExitStack() as stack:
-        platform = stack.enter_context(_session(options, say, app.namespace)).platform
+        platform = stack.enter_context(_session(options, say)).platform
         rel = ShipperRelease(app, platform.router(), platform.workloads(app.namespace),
                              RealClock(), events,
                              ready_timeout_s=max(app.interval_s, READY_TIMEOUT_S))

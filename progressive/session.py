@@ -1,14 +1,14 @@
 """One platform lifecycle for every command and the pytest plugin.
 
-    with platform_session("local", Path(".progressive"), say=print, namespace="prod") as s:
+    with platform_session("local", Path(".progressive"), say=print) as s:
         s.platform.router() ...            # s.owned: started for this block (and stopped after)
 
 Used by `progressive rollout` / `preview` (progressive/rollout.py, commands/preview.py) and the
 plugin's `platform` fixture. What it guarantees, whoever calls it:
 
 - **attach**: a local platform already running in the state dir (`progressive up`) is used
-  and left running; the block's `namespace` gets a clean metrics view (clear_metrics), so the
-  block is never judged on an earlier run's samples.
+  and left running (a run on it calls `clear_metrics` when it starts something new, so that it
+  is never judged on an earlier run's samples).
 - **cleanup of a crashed run**: a state dir whose platform is not running may still record
   processes of a harness that was SIGKILLed: they are stopped before anything starts.
 - **up**: the platform is started, then Prometheus' first scrape of the gateway is awaited (an
@@ -45,8 +45,8 @@ def _quiet(_: str) -> None:
 
 
 @contextmanager
-def platform_session(name: str, state_dir: Path, *, say: Say = _quiet, keep: bool = False,
-                     namespace: str | None = None) -> Iterator[Session]:
+def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
+                     keep: bool = False) -> Iterator[Session]:
     """The platform `name` for the block: attached when a local one runs in `state_dir`,
     otherwise started (after a crashed run's leftovers are stopped) and, unless `keep`,
     stopped at the end."""
@@ -56,12 +56,11 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet, keep: boo
         if attached is not None:
             say(f"using the local platform running in {state_dir}")
             attached.wait_for_metrics()  # at once, unless `progressive up` has just started it
-            if namespace is not None:
-                attached.clear_metrics(namespace)
             yield Session(attached, owned=False)
             return
-        options = {"die_with_parent": not keep} if name == "local" else {"keep_env": keep}
-        if name == "local" and state_dir.exists():
+        options: dict[str, bool] = ({"die_with_parent": not keep} if name == "local"
+                                    else {"keep_env": keep})
+        if name in ("local", "k8s-local") and state_dir.exists():
             make_platform(name, state_dir).down()  # a crashed run's processes and workloads
         platform = make_platform(name, state_dir, **options)
         say(f"starting a {name} platform in {state_dir}")

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         for warning in vs.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
         versions = destination_versions(vs, _overrides(version))
-        with platform_session("local", state_dir, namespace=vs.namespace) as session:
+        with platform_session("local", state_dir) as session:
             deploy_destinations(session.platform, vs, versions)
             session.platform.router().apply_virtual_service(vs)
             shares = measure_split(session.platform, vs, requests, confidence, versions)
