@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from progressive.platforms.base import Platform
-from progressive.platforms.factory import platform_features
+from progressive.platforms.factory import PLATFORMS, platform_features
 
 UNSUPPORTED_PREFIX = "unsupported:"
 results_key = pytest.StashKey[dict]()
@@ -29,7 +29,7 @@ settings_key = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("progressive", "progressive delivery conformance")
-    group.addoption("--platform", default="local", choices=("local", "kind", "kubeconfig"),
+    group.addoption("--platform", default="local", choices=PLATFORMS,
                     help="platform to run on (default: local)")
     group.addoption("--engine", default="bundled", choices=("bundled", "flagger"),
                     help="rollout engine under test (default: bundled)")
@@ -66,7 +66,7 @@ def _time_scale(config: pytest.Config) -> float:
     given = config.getoption("--time-scale")
     if given is not None:
         return given
-    return 0.1 if config.getoption("--platform") == "local" else 1.0
+    return 0.1 if config.getoption("--platform") in ("local", "k8s-local") else 1.0
 
 
 def _csv(value: str | None) -> set[str]:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from progressive.metrics.base import MetricsProvider
     from progressive.metrics.prometheus import PrometheusProvider
     from progressive.platforms.base import Platform
+    from progressive.platforms.k8s_local.platform import K8sLocalPlatform
     from progressive.platforms.kind.kubeconfig import KubeconfigPlatform
     from progressive.platforms.kind.platform import KindPlatform
     from progressive.platforms.kind.state import ConfigMapStateStore
@@ -42,9 +43,9 @@ if TYPE_CHECKING:
     def workloads(local: LocalWorkloads, deployments: DeploymentWorkloads) -> list[Workloads]:
         return [local, deployments]
 
-    def platforms(local: LocalPlatform, kind: KindPlatform,
-                  kubeconfig: KubeconfigPlatform) -> list[Platform]:
-        return [local, kind, kubeconfig]
+    def platforms(local: LocalPlatform, kind: KindPlatform, kubeconfig: KubeconfigPlatform,
+                  k8s_local: K8sLocalPlatform) -> list[Platform]:
+        return [local, kind, kubeconfig, k8s_local]
 
     def engines(bundled: BundledEngine, flagger: FlaggerEngine) -> list[EngineUnderTest]:
         return [bundled, flagger]

@@ -19,9 +19,11 @@ from progressive.model.types import VirtualServiceSpec
 from progressive.platforms.base import Platform
 from progressive.preview import deploy_destinations, destination_versions, measure_split
 from progressive.routing.names import workload_for_host
+from progressive.waiting import wait_until
 
 CONFIDENCE = 1 - 1e-4
 SPLIT_REQUESTS = 10_000  # 1% +/- 0.4 points at this confidence (acceptance 64..141 hits)
+CONVERGED = 10  # requests in a row that show a route change is live (Gateway API's idea)
 PREVIEW = "croc-hunter-jenkinsx.jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35.svc.cluster.local"
 
 
@@ -67,6 +69,15 @@ def test_header_route_sends_matching_requests_to_preview(platform, seed_vs):
     host = header_vs.hosts[0]
     session = requests.Session()
     answer_s = SuiteTimeouts.machine_s  # one request on loopback; no spec paces it
+
+    def converged() -> bool:
+        """The header route is live: CONVERGED matching requests in a row reach the preview
+        (a mesh applies a VirtualService some time after the API server holds it)."""
+        return all(session.get(platform.gateway_url, headers={"Host": host, "x-preview": "pr-35"},
+                               timeout=answer_s).headers.get("X-Version") == versions[PREVIEW]
+                   for _ in range(CONVERGED))
+
+    wait_until(converged, timeout=SuiteTimeouts.machine_s, what="the header route to be live")
     matching = [session.get(platform.gateway_url, headers={"Host": host, "x-preview": "pr-35"},
                             timeout=answer_s).headers.get("X-Version") for _ in range(200)]
     others = [session.get(platform.gateway_url, headers={"Host": host, "x-preview": "pr-36"},

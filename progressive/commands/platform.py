@@ -10,17 +10,41 @@ from rich.console import Console
 from rich.table import Table
 
 from progressive import processes
+from progressive.errors import UserError
 
 DEFAULT_STATE_DIR = Path(".progressive")
 StateDir = typer.Option(DEFAULT_STATE_DIR, "--state-dir", help="Where pids, ports, configs and logs live.")
+PlatformName = typer.Option("local", "--platform",
+                            help="local (Envoy, Prometheus, app processes) or k8s-local (plus a "
+                                 "real Kubernetes control plane)")
+
+
+def _up_k8s_local(state_dir: Path) -> None:
+    from progressive.platforms.k8s_local.platform import K8sLocalPlatform
+
+    if (Path(state_dir) / "platform.json").exists() and processes.recorded_processes(state_dir):
+        typer.echo(f"already up (state dir {state_dir}); `progressive down` stops it")
+        return
+    processes.stop_all_recorded(state_dir)  # leftovers of a crashed run
+    platform = K8sLocalPlatform(state_dir, die_with_parent=False)
+    platform.up()
+    typer.echo(f"gateway    {platform.gateway_url}  (Host croc-hunter.progressive.test)")
+    typer.echo(f"prometheus {platform.prometheus_url}")
+    typer.echo(f"kubeconfig {platform.kubeconfig}")
+    typer.echo(f"state dir  {platform.state_dir}")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def up(state_dir: Path = StateDir) -> None:
-        """Start the local platform (Envoy gateway + Prometheus) and return once it serves."""
+    def up(state_dir: Path = StateDir, platform_name: str = PlatformName) -> None:
+        """Start a platform in the background and return once it serves."""
         from progressive.platforms.local.platform import LocalPlatform
 
+        if platform_name == "k8s-local":
+            _up_k8s_local(state_dir)
+            return
+        if platform_name != "local":
+            raise UserError(f"`up` starts local or k8s-local, not {platform_name!r}")
         if LocalPlatform.is_running(state_dir):
             typer.echo(f"already up (state dir {state_dir}); `progressive down` stops it")
             return
@@ -34,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def down(state_dir: Path = StateDir) -> None:
-        """Stop everything the local platform started (also after a crashed harness)."""
+        """Stop everything a platform (local or k8s-local) started, also after a crashed harness."""
         from progressive.platforms.local.platform import LocalPlatform
 
         if (Path(state_dir) / "platform.json").exists():

@@ -11,7 +11,7 @@ from pathlib import Path
 from progressive.errors import UserError
 from progressive.platforms.base import Platform
 
-PLATFORMS = ("local", "kind", "kubeconfig")
+PLATFORMS = ("local", "k8s-local", "kind", "kubeconfig")
 
 
 def platform_features(name: str) -> frozenset[str]:
@@ -24,6 +24,10 @@ def platform_features(name: str) -> frozenset[str]:
         from progressive.platforms.kind.cluster import ClusterPlatform
 
         return ClusterPlatform.FEATURES
+    if name == "k8s-local":
+        from progressive.platforms.k8s_local.platform import K8sLocalPlatform
+
+        return K8sLocalPlatform.FEATURES
     raise UserError(f"unknown platform {name!r}; choose one of: {', '.join(PLATFORMS)}")
 
 
@@ -35,8 +39,9 @@ def make_platform(name: str, state_dir: Path, **options) -> Platform:
     if name in ("kind", "kubeconfig"):
         from progressive.platforms import kind
 
-        factory = getattr(kind, "make_platform", None)
-        if factory is None:
-            raise UserError(f"platform {name!r} is not available in this build")
-        return factory(name, state_dir, **options)
+        return kind.make_platform(name, state_dir, **options)
+    if name == "k8s-local":
+        from progressive.platforms.k8s_local.platform import K8sLocalPlatform
+
+        return K8sLocalPlatform(state_dir, **options)
     raise UserError(f"unknown platform {name!r}; choose one of: {', '.join(PLATFORMS)}")

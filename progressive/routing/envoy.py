@@ -31,6 +31,8 @@ from progressive.routing.base import RouterError, Routes
 from progressive.routing.names import cluster_name
 from progressive.routing.virtualservice import (
     ROUTE_DEFAULTS,
+    ClusterOf,
+    destination_cluster,
     domains_for,
     mirror_policy,
     route_match,
@@ -109,10 +111,12 @@ class EnvoyRouter:
             for key in (_key(canary), *(_service_key(canary, w) for w in _workloads(canary))):
                 hosts.pop(key, None)
 
-    def apply_virtual_service(self, vs: VirtualServiceSpec, document: dict | None = None) -> None:
+    def apply_virtual_service(self, vs: VirtualServiceSpec, document: dict | None = None,
+                              cluster_of: ClusterOf = destination_cluster) -> None:
         """Apply a VirtualService (InvalidSpec for what the gateway cannot do, also in the raw
-        `document` when given); it becomes the most recently applied virtual host."""
-        vhost = translate(vs, document)
+        `document` when given); it becomes the most recently applied virtual host.
+        `cluster_of`: see virtualservice.translate."""
+        vhost = translate(vs, document, cluster_of)
         with self._editing() as hosts:
             hosts.pop(vhost["name"], None)
             hosts[vhost["name"]] = {"kind": "virtual-service", "seq": _next_seq(hosts),
@@ -125,10 +129,24 @@ class EnvoyRouter:
         with self._editing() as hosts:
             hosts.pop(virtual_host_name(namespace, name), None)
 
-    def virtual_hosts(self) -> list[str]:
-        """Names of the virtual hosts in the desired state, most recently applied first."""
+    def virtual_hosts(self, kind: str | None = None) -> list[str]:
+        """Names of the virtual hosts in the desired state (of one `kind`: "canary",
+        "virtual-service", "service"), most recently applied first."""
         hosts = self._load()
-        return sorted(hosts, key=lambda k: hosts[k]["seq"], reverse=True)
+        names = [k for k in hosts if kind is None or hosts[k]["kind"] == kind]
+        return sorted(names, key=lambda k: hosts[k]["seq"], reverse=True)
+
+    def serve_services(self, services: dict[tuple[str, str], str]) -> None:
+        """Replace the Services' own hosts: (namespace, service) -> its cluster. Each answers
+        on `SERVICE.NAMESPACE[.svc[.cluster.local]]` unless a VirtualService claims that host
+        (a Service is never the newest virtual host, so never the catch-all either)."""
+        with self._editing() as hosts:
+            for key in [k for k, v in hosts.items() if v["kind"] == "service"]:
+                del hosts[key]
+            for (namespace, service), cluster in sorted(services.items()):
+                key = f"{namespace}/service:{service}"
+                hosts[key] = {"kind": "service", "seq": -1, "virtual_host":
+                              service_virtual_host(namespace, service, cluster, key)}
 
     def render(self) -> dict:
         """The complete RouteConfiguration for the desired state (as written to the RDS file)."""
@@ -218,7 +236,8 @@ def canary_virtual_host(canary: CanarySpec, primary_w: int, canary_w: int, mirro
     }
 
 
-def service_virtual_host(namespace: str, workload: str) -> dict:
+def service_virtual_host(namespace: str, workload: str, cluster: str | None = None,
+                         key: str | None = None) -> dict:
     """All requests for `WORKLOAD.NAMESPACE[.svc[.cluster.local]]` to that workload alone.
 
     This is the address a Kubernetes Service gives each side (Flagger's `NAME-canary` and
@@ -228,10 +247,11 @@ def service_virtual_host(namespace: str, workload: str) -> dict:
     names = [f"{workload}.{namespace}", f"{workload}.{namespace}.svc",
              f"{workload}.{namespace}.svc.cluster.local"]
     return {
-        "name": virtual_host_name(namespace, workload),
+        "name": key or virtual_host_name(namespace, workload),
         "domains": domains_for(names[1:], names[0]),
         "routes": [{"name": DEFAULT_ROUTE, "match": {"prefix": "/"},
-                    "route": {**ROUTE_DEFAULTS, "cluster": cluster_name(namespace, workload)}}],
+                    "route": {**ROUTE_DEFAULTS,
+                              "cluster": cluster or cluster_name(namespace, workload)}}],
     }
 
 

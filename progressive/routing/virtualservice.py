@@ -27,9 +27,10 @@ connection failures and refused streams only, never of an answer the app gave.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from progressive.errors import InvalidSpec
 from progressive.model.types import (
-    Destination,
     HeaderMatch,
     HttpRoute,
     MatchKind,
@@ -110,19 +111,26 @@ def mirror_policy(cluster: str, percent: float) -> dict:
     }
 
 
-def destination_cluster(d: Destination, default_namespace: str) -> str:
-    return cluster_name(*workload_for_host(d.host, default_namespace))
+ClusterOf = Callable[[str, str], str]  # (destination host, VirtualService namespace) -> cluster
 
 
-def translate(vs: VirtualServiceSpec, document: dict | None = None) -> dict:
+def destination_cluster(host: str, default_namespace: str) -> str:
+    """The cluster of a destination host where a host's workload is named after it (local)."""
+    return cluster_name(*workload_for_host(host, default_namespace))
+
+
+def translate(vs: VirtualServiceSpec, document: dict | None = None,
+              cluster_of: ClusterOf = destination_cluster) -> dict:
     """The Envoy virtual host for `vs`; InvalidSpec lists every field the gateway refuses.
 
-    Pass the raw `document` `vs` was read from to refuse its `unsupported_fields` as well.
+    Pass the raw `document` `vs` was read from to refuse its `unsupported_fields` as well, and
+    `cluster_of` where a destination host's cluster is not named after the host (a cluster's
+    mesh agent resolves a Service to the Deployment behind it).
     """
     problems: list[str] = unsupported_fields(document) if document is not None else []
     routes: list[dict] = []
     for i, http in enumerate(vs.http):
-        action = _action(http, f"spec.http[{i}]", vs.namespace, problems)
+        action = _action(http, f"spec.http[{i}]", vs.namespace, problems, cluster_of)
         for j, m in enumerate(http.match or (RequestMatch(),)):
             routes.append({"name": f"http-{i}-{j}", "match": route_match(m), **action})
     if not vs.http:
@@ -148,7 +156,8 @@ def clusters_for(vs: VirtualServiceSpec) -> set[str]:
     return out
 
 
-def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> dict:
+def _action(http: HttpRoute, path: str, namespace: str, problems: list[str],
+            cluster_of: ClusterOf) -> dict:
     weights: dict[str, int] = {}
     if not http.route:
         problems.append(f"{path}.route: needs at least one destination")
@@ -163,7 +172,7 @@ def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> 
         if weight < 0:
             problems.append(f"{where}.weight: must be >= 0, got {weight}")
         elif weight > 0:
-            cluster = destination_cluster(d, namespace)
+            cluster = cluster_of(d.host, namespace)
             weights[cluster] = weights.get(cluster, 0) + weight
     if http.route and not weights:
         problems.append(f"{path}.route: weights sum to 0, no destination would get traffic")
@@ -184,7 +193,7 @@ def _action(http: HttpRoute, path: str, namespace: str, problems: list[str]) -> 
             )
         else:
             action["request_mirror_policies"] = [
-                mirror_policy(destination_cluster(http.mirror, namespace), http.mirror_percent)
+                mirror_policy(cluster_of(http.mirror.host, namespace), http.mirror_percent)
             ]
     return {"route": action}
 

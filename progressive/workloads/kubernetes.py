@@ -176,7 +176,8 @@ class DeploymentWorkloads:
     def __init__(self, api_client, namespace: str, image_repo: str = "croc-hunter", *,
                  objects=None, labels: dict[str, str] | None = None,
                  ensure_image: Callable[[str], None] | None = None,
-                 services: bool = True, adopt_namespace: bool = True):
+                 services: bool = True, adopt_namespace: bool = True,
+                 address_of: Callable[[str], str] | None = None):
         self.namespace = namespace
         self.image_repo = image_repo
         self.objects = objects if objects is not None else KubeObjects(api_client)
@@ -184,6 +185,7 @@ class DeploymentWorkloads:
         self.ensure_image = ensure_image  # e.g. tag + `kind load` the image before it is used
         self.services = services  # False when Flagger makes the Services itself
         self.adopt_namespace = adopt_namespace
+        self.address_of = address_of or (lambda pod_ip: pod_ip)  # pod IP -> dialable address
         self._namespace_ready = False
 
     def _get(self, name: str) -> dict | None:
@@ -240,8 +242,9 @@ class DeploymentWorkloads:
         return 0 if dep is None else int(dep["spec"].get("replicas", 1))
 
     def endpoints(self, name: str) -> list[tuple[str, int]]:
-        """(pod IP, container port) of each running pod of `name`, selected by the Deployment's
-        own selector; dialable only where the platform declares "workload-endpoints"."""
+        """(address, container port) of each ready pod of `name`, selected by the Deployment's
+        own selector: the pod IP through `address_of` (k8s-local: its loopback address);
+        dialable only where the platform declares "workload-endpoints"."""
         dep = self._get(name)
         if dep is None:
             return []
@@ -249,5 +252,13 @@ class DeploymentWorkloads:
         port = dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
         pods = self.objects.list("v1", "Pod", self.namespace,
                                  label_selector=",".join(f"{k}={v}" for k, v in labels.items()))
-        return [(pod["status"]["podIP"], int(port)) for pod in pods
-                if pod.get("status", {}).get("podIP") and pod["status"].get("phase") == "Running"]
+        return [(self.address_of(pod["status"]["podIP"]), int(port)) for pod in pods
+                if _serving(pod)]
+
+
+def _serving(pod: dict) -> bool:
+    """Ready, with an address, and not on its way out (a deleted pod may still read Running)."""
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or [])
+    return ready and bool(status.get("podIP")) and not pod["metadata"].get("deletionTimestamp")

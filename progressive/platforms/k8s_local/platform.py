@@ -1,0 +1,188 @@
+"""`--platform k8s-local`: a real Kubernetes control plane whose pods are local processes.
+
+The kubeconfig platform pointed at a control plane the harness starts itself (control_plane.py),
+so the cluster code (DeploymentWorkloads, IstioRouter, the fixtures/kind manifests, the Flagger
+adapter) runs for real on every CI run, with no Docker. Its parts, all processes of the state
+dir on 127.0.0.1:
+
+- etcd, kube-apiserver, kube-controller-manager, kube-scheduler (built by `make k8s-tools`);
+- the node agent (the kubelet's part) and the mesh agent (istiod's part), ours;
+- the local platform's Envoy gateway and Prometheus, which the mesh agent configures; the
+  gateway and Prometheus URLs are given directly (no port-forward: there is no kubelet).
+
+`up()` installs Istio's and Flagger's CRDs (read from their Go modules at build time, never
+committed), then Croc Hunter v1 from the kind platform's manifests, and returns once the
+gateway serves it. `down()` stops every process the state dir records, also after a harness
+that was SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from progressive import processes
+from progressive.errors import MissingBinary
+from progressive.fsutil import atomic_write
+from progressive.kube import KubeObjects, create_or_merge_patch
+from progressive.platforms.base import ALL_FEATURES
+from progressive.platforms.k8s_local.control_plane import TOOLS, ControlPlane, tool_path
+from progressive.platforms.k8s_local.node_agent import loopback_of
+from progressive.platforms.kind.cluster import ClusterPlatform
+from progressive.platforms.kind.manifests import (
+    APP_NAMESPACE,
+    GATEWAY_NAMESPACE,
+    render_croc_hunter,
+)
+from progressive.platforms.local.envoy import EnvoyGateway
+from progressive.platforms.local.prometheus import (
+    SCRAPE_INTERVAL_S,
+    TARGET_UPDATE_S,
+    PrometheusServer,
+)
+from progressive.waiting import wait_until
+
+AGENTS = ("node_agent", "mesh_agent")
+CRD_ESTABLISHED_S = 30.0
+METRICS_FLOW_TIMEOUT_S = 3 * (TARGET_UPDATE_S + 2 * SCRAPE_INTERVAL_S)
+
+
+def crd_files(tools: Path = TOOLS) -> list[Path]:
+    """Istio's and Flagger's CRDs, as scripts/build_tools.py copied them from the modules."""
+    pins = yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures" /
+                           "versions.yaml").read_text())
+    files = [tools / "crds" / f"istio-{pins['istioApi']}.yaml",
+             tools / "crds" / f"flagger-{pins['flagger']}.yaml"]
+    for f in files:
+        if not f.exists():
+            raise MissingBinary(str(f), "run `make k8s-tools` (it copies the CRDs from the Go "
+                                        "module cache)")
+    return files
+
+
+class K8sLocalPlatform(ClusterPlatform):
+    name = "k8s-local"
+    FEATURES = ALL_FEATURES  # pod addresses map to loopback ones: workload endpoints dial
+
+    def __init__(self, state_dir: Path, namespace: str = APP_NAMESPACE, *, keep_env: bool = False,
+                 die_with_parent: bool = True, kubernetes_version: str | None = None):
+        super().__init__(state_dir, namespace, keep_env)
+        self.die_with_parent = die_with_parent
+        self.plane = ControlPlane(self.state_dir, kubernetes_version, die_with_parent)
+        self.gateway = EnvoyGateway(self.state_dir, die_with_parent=die_with_parent)
+        self.prometheus = PrometheusServer(self.state_dir, die_with_parent=die_with_parent)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.plane.kubeconfig
+
+    def check_machine(self) -> None:
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            tool_path(name, self.plane.kubernetes_version)
+        tool_path("etcd")
+        crd_files()
+        processes.find_binary("envoy")
+        processes.find_binary("prometheus")
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.plane.start()
+        self._record("control plane ready", started)
+        self.gateway.start()
+        self.prometheus.start()
+        self.prometheus.set_envoy_target(self.gateway.admin_url.removeprefix("http://"))
+        for agent in AGENTS:
+            processes.start_process(agent.replace("_", "-"), [
+                sys.executable, "-m", f"progressive.platforms.k8s_local.{agent}",
+                "--kubeconfig", str(self.kubeconfig), "--state-dir", str(self.state_dir)],
+                self.state_dir, die_with_parent=self.die_with_parent)
+        self._install_crds()
+        started = time.monotonic()
+        objects = self.objects
+        create_or_merge_patch(objects, {"apiVersion": "v1", "kind": "Namespace",
+                                        "metadata": {"name": GATEWAY_NAMESPACE}})
+        for doc in render_croc_hunter(self.namespace, labels=self.labels):
+            create_or_merge_patch(objects, doc)
+        self._record("Croc Hunter applied", started)
+        atomic_write(self.state_dir / "platform.json", json.dumps({
+            "platform": self.name, "gateway_url": self.gateway_url,
+            "prometheus_url": self.prometheus_url, "namespace": self.namespace}, indent=1))
+
+    def _install_crds(self) -> None:
+        started = time.monotonic()
+        crds = KubeObjects(_api_client(self.kubeconfig))
+        names = []
+        for path in crd_files():
+            for doc in yaml.safe_load_all(path.read_text()):
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    create_or_merge_patch(crds, doc)
+                    names.append(doc["metadata"]["name"])
+
+        def established() -> bool:
+            for name in names:
+                crd = crds.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name) or {}
+                conditions = (crd.get("status") or {}).get("conditions") or []
+                if not any(c["type"] == "Established" and c["status"] == "True"
+                           for c in conditions):
+                    return False
+            return True
+
+        wait_until(established, timeout=CRD_ESTABLISHED_S, what="the CRDs to be established")
+        self._record(f"{len(names)} CRDs established", started)
+
+    def down(self) -> None:
+        processes.stop_all_recorded(self.state_dir)  # agents, pods, gateway, control plane
+        self.plane.stop()
+        (self.state_dir / "platform.json").unlink(missing_ok=True)
+
+    def wait_for_metrics(self) -> None:
+        """Return once Prometheus scrapes the gateway (as on the local platform)."""
+        wait_until(lambda: self.metrics().run_query('sum(up{job="envoy"})') == 1,
+                   timeout=METRICS_FLOW_TIMEOUT_S, what="Prometheus' first scrape of the gateway")
+
+    def clear_metrics(self, namespace: str) -> None:
+        self.prometheus.forget([f'{{envoy_cluster_name=~"{namespace}_.+"}}',
+                                f'{{destination_workload_namespace="{namespace}"}}',
+                                f'{{job="apps", namespace="{namespace}"}}'])
+
+    def workloads(self, namespace: str | None = None, *, services: bool = True):
+        workloads = super().workloads(namespace, services=services)
+        workloads.address_of = loopback_of
+        return workloads
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.listener_url
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.prometheus.url
+
+    def versions(self) -> dict[str, str]:
+        from kubernetes import client
+
+        kube = client.VersionApi(_api_client(self.kubeconfig)).get_code().git_version
+        return {"kubernetes": kube, "envoy": self.gateway.version(),
+                "prometheus": self.prometheus.version()}
+
+    def collect_diagnostics(self, dest: Path) -> list[Path]:
+        """The components' logs and the cluster's objects and events (never the kubeconfig or
+        the keys)."""
+        written = super().collect_diagnostics(dest) if shutil.which("kubectl") else []
+        logs = self.state_dir / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, Path(dest) / "logs", dirs_exist_ok=True)
+            written.append(Path(dest) / "logs")
+        return written
+
+
+def _api_client(kubeconfig: Path):
+    from kubernetes.config import new_client_from_config
+
+    return new_client_from_config(config_file=str(kubeconfig))
+
