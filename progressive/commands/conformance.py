@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from progressive.errors import BehaviourFailed, UserError
+from progressive.platforms.factory import PLATFORMS
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "unsupported": "cyan"}
@@ -32,6 +33,11 @@ def preflight(platform: str) -> None:
 
         find_binary("envoy")
         find_binary("prometheus")
+        return
+    if platform == "k8s-local":
+        from progressive.platforms.k8s_local.platform import check_machine
+
+        check_machine()
         return
     from progressive.platforms.kind import preflight as kind_preflight
 
@@ -77,7 +83,7 @@ def register(app: typer.Typer) -> None:
     @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def conformance(
         ctx: typer.Context,
-        platform: str = typer.Option("local", help="local, kind or kubeconfig"),
+        platform: str = typer.Option("local", help=", ".join(PLATFORMS)),
         engine: str = typer.Option("bundled", help="bundled or flagger"),
         time_scale: float | None = typer.Option(
             None, help="multiply every spec duration by this (default 0.1 local, 1 on a cluster)"),
@@ -85,14 +91,15 @@ def register(app: typer.Typer) -> None:
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
     ) -> None:
         """Run the conformance suites against an engine on a platform. Extra args go to pytest."""
-        if platform not in ("local", "kind", "kubeconfig"):
-            raise UserError(f"unknown platform {platform!r}; choose local, kind or kubeconfig")
+        if platform not in PLATFORMS:
+            raise UserError(f"unknown platform {platform!r}; choose {', '.join(PLATFORMS)}")
         if engine not in ("bundled", "flagger"):
             raise UserError(f"unknown engine {engine!r}; choose bundled or flagger")
-        if engine == "flagger" and platform == "local":
-            raise UserError("Flagger runs in a cluster: use --platform kind or kubeconfig")
+        if engine == "flagger" and platform in ("local", "k8s-local"):
+            raise UserError("Flagger runs in a cluster: use --platform kind or kubeconfig (on "
+                            "k8s-local it is not wired yet)")
         if time_scale is None:
-            time_scale = 0.1 if platform == "local" else 1.0
+            time_scale = 0.1 if platform in ("local", "k8s-local") else 1.0
         if time_scale <= 0:
             raise UserError("--time-scale must be > 0")
         if not SUITES_DIR.is_dir():

@@ -15,6 +15,8 @@ reachable both through the ingress gateway and inside the mesh.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from progressive.kube import MANAGED_BY, KubeObjects, create_or_merge_patch
 from progressive.model.types import (
     CanarySpec,
@@ -158,9 +160,16 @@ def read_routes(vs: dict, spec: CanarySpec) -> Routes:
 
 class IstioRouter:
     def __init__(self, api_client, namespace: str | None = None, *, objects=None,
-                 gateway: str | None = None, labels: dict[str, str] | None = None):
+                 gateway: str | None = None, labels: dict[str, str] | None = None,
+                 wait_live: Callable[[CanarySpec, Routes], None] | None = None,
+                 read_live: Callable[[CanarySpec], Routes] | None = None):
         """`namespace`: where every object goes (None: each spec's own namespace);
-        `gateway`: the platform's ingress Gateway, attached when a spec names none."""
+        `gateway`: the platform's ingress Gateway, attached when a spec names none;
+        `wait_live`: where the platform can see its data plane, set_routes also waits until
+        the gateway serves the new weights (the Router seam's "return once live"), and
+        `read_live` reads them from the gateway (get_routes: the live state, not the intent)."""
+        self.wait_live = wait_live
+        self.read_live = read_live
         self.objects = objects if objects is not None else KubeObjects(api_client)
         self.namespace = namespace
         self.gateway = gateway
@@ -186,15 +195,23 @@ class IstioRouter:
 
     def set_routes(self, canary: CanarySpec, primary_weight: int, canary_weight: int,
                    mirrored: bool = False) -> None:
-        """Apply the weights; return once the API server holds them (read back)."""
+        """Apply the weights; return once the API server holds them (read back), and the
+        gateway serves them where the platform can tell (`wait_live`)."""
         create_or_merge_patch(self.objects, self._vs(canary, primary_weight, canary_weight, mirrored))
-        live = self.get_routes(canary)
+        live = self._read_back(canary)
         if (live.primary_weight, live.canary_weight, live.mirrored) != (
                 primary_weight, canary_weight, mirrored):
             raise RouterError(f"VirtualService {canary.target} reads back {live}, expected "
                               f"{primary_weight}/{canary_weight} mirrored={mirrored}")
+        if self.wait_live is not None:
+            self.wait_live(canary, live)
 
     def get_routes(self, canary: CanarySpec) -> Routes:
+        """The weights the data plane serves where the platform can read them, else the
+        VirtualService's (what a mesh is told to serve)."""
+        return self.read_live(canary) if self.read_live is not None else self._read_back(canary)
+
+    def _read_back(self, canary: CanarySpec) -> Routes:
         live = self.objects.get(ISTIO_API, "VirtualService", canary.target, self._ns(canary))
         if live is None:
             raise RouterError(f"VirtualService {canary.target} does not exist in namespace "

@@ -18,6 +18,7 @@ that was SIGKILLed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -30,6 +31,7 @@ from progressive import processes
 from progressive.errors import MissingBinary
 from progressive.fsutil import atomic_write
 from progressive.kube import KubeObjects, create_or_merge_patch
+from progressive.model.types import CanarySpec
 from progressive.platforms.base import ALL_FEATURES
 from progressive.platforms.k8s_local.control_plane import TOOLS, ControlPlane, tool_path
 from progressive.platforms.k8s_local.node_agent import loopback_of
@@ -45,10 +47,13 @@ from progressive.platforms.local.prometheus import (
     TARGET_UPDATE_S,
     PrometheusServer,
 )
+from progressive.routing.base import Routes
+from progressive.routing.envoy import EnvoyRouter
 from progressive.waiting import wait_until
 
 AGENTS = ("node_agent", "mesh_agent")
 CRD_ESTABLISHED_S = 30.0
+ROUTE_LIVE_S = 10.0  # the mesh agent's sync (0.25 s) and Envoy's update, on a loaded machine
 METRICS_FLOW_TIMEOUT_S = 3 * (TARGET_UPDATE_S + 2 * SCRAPE_INTERVAL_S)
 
 
@@ -63,6 +68,16 @@ def crd_files(tools: Path = TOOLS) -> list[Path]:
             raise MissingBinary(str(f), "run `make k8s-tools` (it copies the CRDs from the Go "
                                         "module cache)")
     return files
+
+
+def check_machine(kubernetes_version: str | None = None) -> None:
+    """MissingBinary, naming the tool and how to build it, before anything starts."""
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        tool_path(name, kubernetes_version)
+    tool_path("etcd")
+    crd_files()
+    processes.find_binary("envoy")
+    processes.find_binary("prometheus")
 
 
 class K8sLocalPlatform(ClusterPlatform):
@@ -82,12 +97,7 @@ class K8sLocalPlatform(ClusterPlatform):
         return self.plane.kubeconfig
 
     def check_machine(self) -> None:
-        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
-            tool_path(name, self.plane.kubernetes_version)
-        tool_path("etcd")
-        crd_files()
-        processes.find_binary("envoy")
-        processes.find_binary("prometheus")
+        check_machine(self.plane.kubernetes_version)
 
     def start(self) -> None:
         started = time.monotonic()
@@ -149,6 +159,26 @@ class K8sLocalPlatform(ClusterPlatform):
         self.prometheus.forget([f'{{envoy_cluster_name=~"{namespace}_.+"}}',
                                 f'{{destination_workload_namespace="{namespace}"}}',
                                 f'{{job="apps", namespace="{namespace}"}}'])
+
+    def router(self):
+        from progressive.routing.istio import IstioRouter
+
+        return IstioRouter(None, objects=self.objects, gateway=self.gateway_ref,
+                           labels=self.labels, wait_live=self._wait_live,
+                           read_live=self._read_live)
+
+    def _read_live(self, canary: CanarySpec) -> Routes:
+        return EnvoyRouter(self.gateway, self.state_dir).get_routes(
+            dataclasses.replace(canary, name=canary.target))  # the VS is named after the target
+
+    def _wait_live(self, canary: CanarySpec, routes: Routes) -> None:
+        """Until the gateway serves `routes` for the canary's VirtualService: the mesh agent
+        applies a change within its sync period, and the engine must not scale a side down
+        while the gateway still sends it traffic."""
+        wait_until(lambda: self._read_live(canary) == routes, timeout=ROUTE_LIVE_S,
+                   what=f"the gateway to serve {routes.primary_weight}/{routes.canary_weight} "
+                        f"for {canary.namespace}/{canary.target}",
+                   poll=0.02, max_poll=0.1)
 
     def workloads(self, namespace: str | None = None, *, services: bool = True):
         workloads = super().workloads(namespace, services=services)
