@@ -142,7 +142,7 @@ def render_run(platform: str, out: Path, spec_path: Path | None = None,
             _write(out / "manifests" / spec.name / "virtualservice.yaml",
                    m.dump_all([istio.render_virtual_service_spec(spec, labels=labels)]), written)
     if engine == "flagger":
-        from progressive.engines.flagger import install_steps
+        from progressive.platforms.kind.platform import flagger_install_steps as install_steps
 
         steps += install_steps(ON_PATH, layout.kubeconfig)
         steps += [Step(["kubectl", f"--kubeconfig={layout.kubeconfig}", "apply", "-f",

@@ -25,10 +25,6 @@ from progressive.errors import UserError
 from progressive.kube import MANAGED_BY, create_or_merge_patch
 from progressive.model.durations import format_duration
 from progressive.model.types import CanarySpec, MetricCheck, MetricKind, Webhook
-from progressive.platforms.kind import commands
-from progressive.platforms.kind.cluster import BOUNDS, Step
-from progressive.platforms.kind.pins import load_pins
-from progressive.platforms.kind.platform import rollout
 from progressive.routing.istio import render_matches
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
@@ -40,8 +36,6 @@ PROMETHEUS_IN_CLUSTER = "http://prometheus.istio-system:9090"
 MIN_INTERVAL_S = 10.0  # Flagger raises any analysis interval below this to this
 BUILTIN_NAMES = {MetricKind.REQUEST_SUCCESS_RATE: "request-success-rate",
                  MetricKind.REQUEST_DURATION: "request-duration"}
-
-_INSTALLED: set[str] = set()  # kubeconfigs this process installed Flagger into
 
 UNSUPPORTED = {
     "sub-10s-interval": "Flagger raises an analysis interval below 10s to 10s, so a spec "
@@ -55,13 +49,6 @@ UNSUPPORTED = {
 
 def unsupported_features() -> frozenset[str]:
     return frozenset(UNSUPPORTED)
-
-
-def install_steps(bins, kubeconfig: Path) -> list[Step]:
-    pins = load_pins()
-    return [Step(commands.apply_kustomize(bins.kubectl, kubeconfig, pins.flagger_kustomize),
-                 f"install Flagger {pins.flagger} for Istio", BOUNDS["apply"]),
-            rollout(bins, kubeconfig, FLAGGER_NAMESPACE, "flagger", "wait for Flagger")]
 
 
 # -- our model -> Flagger's documents (pure) ----------------------------------------------------
@@ -194,9 +181,7 @@ class FlaggerEngine:
         if not spec.gateways and self.platform.gateway_ref:  # reachable from the ingress too
             spec = replace(spec, gateways=(self.platform.gateway_ref, "mesh"))
         self.spec = spec
-        if str(self.platform.kubeconfig) not in _INSTALLED:
-            self.platform.run_steps(install_steps(self.platform.bins, self.platform.kubeconfig))
-            _INSTALLED.add(str(self.platform.kubeconfig))
+        self.platform.install_flagger()
         self.platform.workloads(spec.namespace, services=False).deploy(spec.target, initial)
         labels = self.platform.labels
         for doc in [*to_flagger_metric_templates(spec, labels), to_flagger_canary(spec, labels)]:

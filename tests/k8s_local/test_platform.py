@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -239,3 +240,36 @@ def test_a_port_taken_under_the_api_server_fails_its_start_and_leaves_nothing(tm
         with pytest.raises(ControlPlaneFailed, match="kube-apiserver"):
             plane.start()
     assert recorded_processes(tmp_path) == []
+
+
+def test_real_flagger_starts_against_the_control_plane_and_initialises_a_canary(tmp_path):
+    """Flagger 1.44.0, built from its module, as a local process: it finds its CRDs, creates
+    the primary Deployment, the Services, DestinationRules and the VirtualService, and reports
+    the Canary Initialized once the node agent's pods are Ready."""
+    import dataclasses
+
+    from progressive.engines.flagger import FlaggerEngine
+    from progressive.model.validate import load_spec
+    from progressive.platforms.k8s_local.platform import K8sLocalPlatform
+    from progressive.workloads.base import AppVersion
+
+    platform = K8sLocalPlatform(tmp_path / "state")
+    try:
+        platform.up()
+        platform.install_flagger()
+        spec = load_spec(Path(__file__).resolve().parents[2] / "fixtures" / "specs" /
+                         "seed-canary.yaml")
+        spec = dataclasses.replace(spec, namespace="flagger-init")
+        engine = FlaggerEngine(platform, tmp_path / "work")
+        engine.apply(spec, AppVersion("v1"))  # waits, bounded by the spec, for Initialized
+        assert engine.status().phase == "Initialized"
+        objects = platform.objects
+        assert objects.get("apps/v1", "Deployment", f"{spec.target}-primary", spec.namespace)
+        vs = objects.get("networking.istio.io/v1beta1", "VirtualService", spec.target,
+                         spec.namespace)
+        assert vs is not None
+        weights = [r.get("weight") for r in vs["spec"]["http"][0]["route"]]
+        assert weights == [100, 0], weights
+    finally:
+        platform.down()
+    assert recorded_processes(tmp_path / "state") == []

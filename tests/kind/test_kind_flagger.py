@@ -12,7 +12,6 @@ from kind_support import spec
 
 from progressive.engines.flagger import (
     FlaggerEngine,
-    install_steps,
     status_from_canary,
     to_flagger_canary,
     to_flagger_metric_templates,
@@ -24,6 +23,7 @@ from progressive.model.validate import parse_document
 from progressive.platforms.base import ALL_FEATURES
 from progressive.platforms.kind.cluster import ON_PATH
 from progressive.platforms.kind.pins import load_pins
+from progressive.platforms.kind.platform import flagger_install_steps
 
 CANARIES = ["seed-canary.yaml", "canary-stepweight.yaml", "canary-stepweights.yaml",
             "canary-blue-green.yaml", "canary-ab.yaml", "canary-mirror.yaml",
@@ -94,7 +94,7 @@ def test_a_custom_query_becomes_a_metric_template(seed):
 
 def test_flagger_is_installed_pinned_with_kubectl_and_waited_for():
     pins = load_pins()
-    apply, wait = install_steps(ON_PATH, Path("/k/config"))
+    apply, wait = flagger_install_steps(ON_PATH, Path("/k/config"))
     assert apply.argv == ["kubectl", "--kubeconfig=/k/config", "apply", "-k",
                           f"github.com/fluxcd/flagger//kustomize/istio?ref=v{pins.flagger}"]
     assert wait.argv == ["kubectl", "--kubeconfig=/k/config", "-n", "istio-system", "rollout",

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import requests
 import yaml
 
 from progressive import processes
@@ -33,7 +34,12 @@ from progressive.fsutil import atomic_write
 from progressive.kube import KubeObjects, create_or_merge_patch
 from progressive.model.types import CanarySpec
 from progressive.platforms.base import ALL_FEATURES
-from progressive.platforms.k8s_local.control_plane import TOOLS, ControlPlane, tool_path
+from progressive.platforms.k8s_local.control_plane import (
+    TOOLS,
+    ControlPlane,
+    ControlPlaneFailed,
+    tool_path,
+)
 from progressive.platforms.k8s_local.node_agent import loopback_of
 from progressive.platforms.kind.cluster import ClusterPlatform
 from progressive.platforms.kind.manifests import (
@@ -53,6 +59,7 @@ from progressive.waiting import wait_until
 
 AGENTS = ("node_agent", "mesh_agent")
 CRD_ESTABLISHED_S = 30.0
+FLAGGER_READY_S = 60.0  # its caches sync with the API server first
 ROUTE_LIVE_S = 10.0  # the mesh agent's sync (0.25 s) and Envoy's update, on a loaded machine
 METRICS_FLOW_TIMEOUT_S = 3 * (TARGET_UPDATE_S + 2 * SCRAPE_INTERVAL_S)
 
@@ -91,6 +98,7 @@ class K8sLocalPlatform(ClusterPlatform):
         self.plane = ControlPlane(self.state_dir, kubernetes_version, die_with_parent)
         self.gateway = EnvoyGateway(self.state_dir, die_with_parent=die_with_parent)
         self.prometheus = PrometheusServer(self.state_dir, die_with_parent=die_with_parent)
+        self._flagger: processes.ManagedProcess | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -144,6 +152,33 @@ class K8sLocalPlatform(ClusterPlatform):
 
         wait_until(established, timeout=CRD_ESTABLISHED_S, what="the CRDs to be established")
         self._record(f"{len(names)} CRDs established", started)
+
+    def install_flagger(self) -> None:
+        """Flagger as a local process against this control plane, once (the engine under test).
+
+        Its HTTP server listens on every interface at `-port` (it has no flag for the address):
+        the one exception to this project's 127.0.0.1 rule; it gets a free port of its own."""
+        if self._flagger is not None and self._flagger.alive():
+            return
+        port = processes.free_port()
+        self._flagger = processes.start_process("flagger", [
+            str(tool_path("flagger")), f"-kubeconfig={self.kubeconfig}", "-mesh-provider=istio",
+            f"-metrics-server={self.prometheus_url}", "-enable-leader-election=false",
+            f"-port={port}", "-log-level=info"], self.state_dir,
+            die_with_parent=self.die_with_parent)
+        flagger = self._flagger
+
+        def healthy() -> str | None:
+            if not flagger.alive():
+                return "exited"
+            try:
+                return "ok" if requests.get(f"http://{processes.LOOPBACK}:{port}/healthz",
+                                            timeout=1).status_code == 200 else None
+            except requests.RequestException:
+                return None
+
+        if wait_until(healthy, timeout=FLAGGER_READY_S, what="Flagger /healthz") != "ok":
+            raise ControlPlaneFailed(f"Flagger exited during start:\n{flagger.log_tail()}")
 
     def down(self) -> None:
         processes.stop_all_recorded(self.state_dir)  # agents, pods, gateway, control plane

@@ -92,6 +92,7 @@ class ClusterPlatform:
         self.timings: dict[str, float] = {}
         self._api_client = None
         self._objects = None
+        self._flagger_installed = False
 
     @property
     def kubeconfig(self) -> Path:
@@ -236,6 +237,15 @@ class ClusterPlatform:
 
     def ensure_image(self, image: str) -> None:
         """Make `image` available to the cluster (kind: tag and load it); default: nothing."""
+
+    def install_flagger(self) -> None:
+        """Flagger for Istio in the cluster, once per platform (kubectl's kustomize)."""
+        if self._flagger_installed:
+            return
+        from progressive.platforms.kind.platform import flagger_install_steps
+
+        self.run_steps(flagger_install_steps(self.bins, self.kubeconfig))
+        self._flagger_installed = True
 
     # -- facts ----------------------------------------------------------------------------
 

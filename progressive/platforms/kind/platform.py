@@ -256,3 +256,15 @@ class KindPlatform(ClusterPlatform):
         except CommandFailed as exc:
             self.runner.note(f"no kind node logs: {exc}")
         return written + ([logs] if logs.exists() else [])
+
+
+FLAGGER_NAMESPACE = "istio-system"  # where Flagger's kustomize overlay for Istio installs it
+
+
+def flagger_install_steps(bins: Binaries, kubeconfig: Path) -> list[Step]:
+    """Flagger for Istio in a cluster: kubectl's kustomize of the pinned release, then its
+    rollout (used by ClusterPlatform.install_flagger and `progressive render`)."""
+    pins = load_pins()
+    return [Step(commands.apply_kustomize(bins.kubectl, kubeconfig, pins.flagger_kustomize),
+                 f"install Flagger {pins.flagger} for Istio", BOUNDS["apply"]),
+            rollout(bins, kubeconfig, FLAGGER_NAMESPACE, "flagger", "wait for Flagger")]
