@@ -50,9 +50,8 @@ def tool_path(name: str, version: str | None = None, tools: Path = TOOLS) -> Pat
     """A built tool: `.tools/bin/NAME` (the pinned version) or `.tools/k8s-VERSION/NAME`."""
     path = tools / f"k8s-{version}" / name if version else tools / "bin" / name
     if not path.exists():
-        raise MissingBinary(str(path.relative_to(tools.parent)) if path.is_relative_to(
-            tools.parent) else str(path), BUILD_HINT
-            + (f" with K8S_VERSION={version}" if version else ""))
+        raise MissingBinary(str(path), BUILD_HINT + (f" with K8S_VERSION={version}"
+                                                     if version else ""))
     return path
 
 

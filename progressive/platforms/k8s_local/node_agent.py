@@ -236,7 +236,7 @@ class NodeAgent:
             container = self.containers.get(uid) or self._admit(pod)
             if container is not None:
                 self._tend(container)
-                self._report(pod, container)
+                self._report(container)
         for uid in set(self.containers) - seen:  # gone without us (force-deleted)
             self._kill(self.containers.pop(uid), grace_s=0)
 
@@ -329,7 +329,7 @@ class NodeAgent:
             if exc.status not in (404, 409):
                 raise
 
-    def _report(self, pod: dict, c: Container) -> None:
+    def _report(self, c: Container) -> None:
         status = _status(c)
         if status == c.reported:
             return
