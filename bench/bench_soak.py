@@ -24,8 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 from benchtable import Row, markdown_table
+
+from progressive.processes import pid_alive
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "fixtures" / "specs" / "seed-canary.yaml"
@@ -61,15 +62,6 @@ def recorded_pids(state: Path) -> dict[int, float | None]:
         except (OSError, ValueError, KeyError):
             continue
     return pids
-
-
-def alive(pid: int, create_time: float | None) -> bool:
-    try:
-        p = psutil.Process(pid)
-        return (create_time is None or abs(p.create_time() - create_time) < 0.01) \
-            and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def measure(runs: int, attached: bool, seed: int, say=print) -> tuple[list[Outcome], int]:
@@ -108,7 +100,7 @@ def measure(runs: int, attached: bool, seed: int, say=print) -> tuple[list[Outco
         finally:
             seen |= recorded_pids(state)
             progressive(state, "down", timeout=120)
-        left = sum(alive(pid, ct) for pid, ct in seen.items())
+        left = sum(pid_alive(pid, ct) for pid, ct in seen.items())
     return outcomes, left
 
 

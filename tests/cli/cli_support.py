@@ -22,6 +22,7 @@ import psutil
 from progressive.engine.bounds import run_bound
 from progressive.engine.events import read_events
 from progressive.model.validate import load_spec
+from progressive.processes import pid_alive
 from progressive.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +88,7 @@ class Rollout:
         assert self.proc.poll() is None, f"the command exited early:\n{self.proc.stderr.read()}"
 
     def leftovers(self) -> list[str]:
-        alive = [f"pid {pid}" for pid, ct in self.pids.items() if _alive(pid, ct)]
+        alive = [f"pid {pid}" for pid, ct in self.pids.items() if pid_alive(pid, ct)]
         listening = {c.laddr.port for c in psutil.net_connections(kind="tcp")
                      if c.status == psutil.CONN_LISTEN}
         return alive + [f"port {p}" for p in sorted(self.ports & listening)]
@@ -114,11 +115,3 @@ def _ports_in(doc) -> list[int]:
             found += _ports_in(item)
     return found
 
-
-def _alive(pid: int, create_time: float | None) -> bool:
-    try:
-        p = psutil.Process(pid)
-        same = create_time is None or abs(p.create_time() - create_time) < 0.01
-        return same and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
