@@ -9,11 +9,9 @@ adds a few of their sync loops.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
@@ -193,7 +191,3 @@ def _has_kubectl() -> bool:
     import shutil
 
     return shutil.which("kubectl") is not None
-
-
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text())

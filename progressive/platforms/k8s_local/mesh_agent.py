@@ -19,17 +19,15 @@ the gateway the local platform's way (file xDS, through EnvoyGateway and EnvoyRo
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
 from progressive.errors import InvalidSpec
 from progressive.model.types import VirtualServiceSpec
 from progressive.model.validate import parse_document
+from progressive.platforms.k8s_local.agents import log_failure, parser, serve
 from progressive.platforms.k8s_local.node_agent import loopback_of
 from progressive.platforms.local.envoy import EnvoyGateway
 from progressive.platforms.local.prometheus import PrometheusServer
@@ -202,12 +200,7 @@ class MeshAgent:
             try:
                 self.sync()
             except Exception as exc:  # noqa: BLE001 - an API hiccup: log, next round retries
-                ours = [f for f in traceback.extract_tb(exc.__traceback__)
-                        if "/progressive/" in f.filename]
-                where = f" at {ours[-1].name}:{ours[-1].lineno}" if ours else ""
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                print(f"mesh agent: {type(exc).__name__}{where}: {first}", file=sys.stderr,
-                      flush=True)
+                log_failure("mesh agent", exc)
 
 
 def _hosts(doc: dict) -> set[str]:
@@ -234,15 +227,8 @@ def _split_vhost(key: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m progressive.platforms.k8s_local.mesh_agent")
-    parser.add_argument("--kubeconfig", type=Path, required=True)
-    parser.add_argument("--state-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    agent = MeshAgent(args.kubeconfig, args.state_dir)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.stop.set())
-    agent.run()
-    return 0
+    args = parser("mesh_agent").parse_args(argv)
+    return serve(MeshAgent(args.kubeconfig, args.state_dir))
 
 
 if __name__ == "__main__":

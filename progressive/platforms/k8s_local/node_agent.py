@@ -22,14 +22,11 @@ changes.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import ipaddress
-import signal
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +34,7 @@ from typing import Any, cast
 import requests
 
 from progressive import processes
+from progressive.platforms.k8s_local.agents import log_failure, parser, serve
 from progressive.processes import ManagedProcess
 
 NODE_NAME = "progressive-node"
@@ -214,12 +212,7 @@ class NodeAgent:
                     self._node_status()
                     renew_at = time.monotonic() + RENEW_EVERY_S
             except Exception as exc:  # noqa: BLE001 - an API hiccup: log, next round retries
-                ours = [f for f in traceback.extract_tb(exc.__traceback__)
-                        if "/progressive/" in f.filename]
-                where = f" at {ours[-1].name}:{ours[-1].lineno}" if ours else ""
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                print(f"node agent: {type(exc).__name__}{where}: {first}", file=sys.stderr,
-                      flush=True)
+                log_failure("node agent", exc)
         for c in list(self.containers.values()):
             self._kill(c, grace_s=min(c.grace_s, 5.0))
 
@@ -401,16 +394,10 @@ def _camel(probe: dict | None) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m progressive.platforms.k8s_local.node_agent")
-    parser.add_argument("--kubeconfig", type=Path, required=True)
-    parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--node", default=NODE_NAME)
-    args = parser.parse_args(argv)
-    agent = NodeAgent(args.kubeconfig, args.state_dir, args.node)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.stop.set())
-    agent.run()
-    return 0
+    p = parser("node_agent")
+    p.add_argument("--node", default=NODE_NAME)
+    args = p.parse_args(argv)
+    return serve(NodeAgent(args.kubeconfig, args.state_dir, args.node))
 
 
 if __name__ == "__main__":
