@@ -36,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--time-scale", type=float, default=None,
                     help="multiply every duration of a spec by this factor "
                          "(default 0.1 on the local platform, 1 on a cluster)")
+    group.addoption("--kubernetes-version", default=None, metavar="X.Y.Z",
+                    help="k8s-local: run on this Kubernetes release instead of the pinned one "
+                         "(built beside it by `make k8s-tools K8S_VERSION=X.Y.Z`)")
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the conformance report (YAML) here")
     group.addoption("--keep-env", action="store_true",
@@ -63,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _time_scale(config: pytest.Config) -> float:
+    """--time-scale, else 0.1 on the machine's own platforms and 1 on a cluster. Flagger scales
+    each spec no further down than its 10 s interval floor (engines/flagger.scale_for)."""
     given = config.getoption("--time-scale")
     if given is not None:
         return given
@@ -80,7 +85,7 @@ def _claimed_features(config: pytest.Config) -> set[str]:
     if engine == "flagger":
         from progressive.engines.flagger import unsupported_features
 
-        claimed -= set(unsupported_features())
+        claimed -= set(unsupported_features(config.getoption("--platform")))
     return claimed - _csv(config.getoption("--exempt-features"))
 
 
@@ -191,6 +196,16 @@ def time_scale(pytestconfig: pytest.Config) -> float:
 
 
 @pytest.fixture(scope="session")
+def as_run(pytestconfig: pytest.Config, time_scale: float):
+    """`as_run(spec)`: the spec as the engine under test will run it, time-scaled (Flagger
+    keeps its 10 s interval floor), for bounds needed before `engine.apply` sets `engine.spec`."""
+    from progressive.engines import spec_as_run
+
+    engine = pytestconfig.getoption("--engine")
+    return lambda spec: spec_as_run(engine, spec, time_scale)
+
+
+@pytest.fixture(scope="session")
 def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory):
     """The platform under test for the whole session (progressive/session.py): attached when
     `progressive up` runs one in --progressive-state-dir, else started, and stopped at the end
@@ -200,7 +215,9 @@ def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFacto
     state = pytestconfig.getoption("--progressive-state-dir")
     state_dir = Path(state) if state else tmp_path_factory.mktemp("progressive-state")
     with platform_session(pytestconfig.getoption("--platform"), state_dir,
-                          keep=pytestconfig.getoption("--keep-env")) as session:
+                          keep=pytestconfig.getoption("--keep-env"),
+                          kubernetes_version=pytestconfig.getoption("--kubernetes-version"),
+                          ) as session:
         pytestconfig.stash[_platform_key] = session.platform
         yield session.platform
 

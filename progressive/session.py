@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from progressive.errors import EnvironmentFailed
+from progressive.errors import EnvironmentFailed, UserError
 from progressive.platforms.base import Platform
 from progressive.platforms.factory import make_platform
 
@@ -46,10 +46,12 @@ def _quiet(_: str) -> None:
 
 @contextmanager
 def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
-                     keep: bool = False) -> Iterator[Session]:
+                     keep: bool = False, kubernetes_version: str | None = None
+                     ) -> Iterator[Session]:
     """The platform `name` for the block: attached when a local one runs in `state_dir`,
     otherwise started (after a crashed run's leftovers are stopped) and, unless `keep`,
-    stopped at the end."""
+    stopped at the end. `kubernetes_version`: a release built beside the pinned one, on
+    k8s-local (`make k8s-tools K8S_VERSION=...`)."""
     state_dir = Path(state_dir)
     try:
         attached = _attach(name, state_dir)
@@ -58,8 +60,13 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
             attached.wait_for_metrics()  # at once, unless `progressive up` has just started it
             yield Session(attached, owned=False)
             return
-        options: dict[str, bool] = ({"die_with_parent": not keep} if name == "local"
-                                    else {"keep_env": keep})
+        options: dict[str, object] = ({"die_with_parent": not keep} if name == "local"
+                                      else {"keep_env": keep})
+        if kubernetes_version:
+            if name != "k8s-local":
+                raise UserError("--kubernetes-version chooses the control plane of "
+                                f"--platform k8s-local; {name} has its own Kubernetes")
+            options["kubernetes_version"] = kubernetes_version
         if name in ("local", "k8s-local") and state_dir.exists():
             make_platform(name, state_dir).down()  # a crashed run's processes and workloads
         platform = make_platform(name, state_dir, **options)

@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import allure
+from status_timeline import StatusChange, StatusTimeline
 from timeouts import SuiteTimeouts
 
 from load.recording import failure_count, version_counts
@@ -51,13 +52,14 @@ class Observation:
     """What a rollout under load looked like from outside."""
 
     def __init__(self, spec: CanarySpec, timeline: WeightTimeline, run, status, events,
-                 done_at: float | None = None):
+                 done_at: float | None = None, statuses: list[StatusChange] | None = None):
         self.spec = spec
         self.timeline = timeline
         self.run = run
         self.status = status
-        self.events = events
+        self.events = events  # the engine's own log: {t, action, message, ...}; wording varies
         self.done_at = done_at  # when the engine reported the rollout done (unix time)
+        self.statuses = statuses or []  # the reported status, each change (status_timeline.py)
         self.timeouts = SuiteTimeouts.of(spec)
 
     @property
@@ -75,18 +77,42 @@ class Observation:
                     guard_s=self.timeouts.route_update_s, alpha=alpha)
 
     def promotion_started(self) -> float:
-        """When the tick that promoted began (its first event): until then only the canary
-        runs the new version; the promotion then rolls it out to the primary."""
-        promote_t = next(e["t"] for e in self.events if e["action"] == "promote")
-        previous_tick = max(e["t"] for e in self.events
-                            if e["action"] == "tick" and e["t"] < promote_t)
-        return min(e["t"] for e in self.events if previous_tick < e["t"] <= promote_t)
+        """Until then only the canary runs the new version; the promotion then rolls it out to
+        the primary. The status turns Promoting in the tick that promotes (after the engine
+        asked for the primary's new revision, which takes a readiness probe to serve): the
+        last poll before that is the bound. An engine that logs its ticks (the bundled one)
+        gives an earlier one, the start of that tick."""
+        promoting = next((c for c in self.statuses
+                          if c.phase in ("Promoting", "Finalising", "Succeeded")), None)
+        assert promoting is not None, f"the status never showed a promotion:\n{self.explain()}"
+        bound = promoting.not_before
+        promote_t = next((e["t"] for e in self.events if e["action"] == "promote"), None)
+        ticks = [e["t"] for e in self.events if e["action"] == "tick"
+                 and promote_t is not None and e["t"] < promote_t]
+        if ticks:
+            bound = min(bound, min(e["t"] for e in self.events
+                                   if max(ticks) < e["t"] <= promote_t))
+        return bound
+
+    def failure_counted(self) -> list[StatusChange]:
+        """Each status change that raised failedChecks (the reported count)."""
+        from status_timeline import failure_counts
+
+        return failure_counts(self.statuses)
+
+    def ended(self) -> StatusChange:
+        """The status change to the final phase (Succeeded or Failed)."""
+        done = next((c for c in self.statuses if c.phase == self.status.phase), None)
+        assert done is not None, f"no {self.status.phase} status was seen"
+        return done
 
     def explain(self, last: int = 8) -> str:
-        """The engine's recent story, for assertion messages."""
-        lines = [f"{e['phase']:<16} w={e['canaryWeight']:<3} failed={e['failedChecks']} "
-                 f"{e['action']}: {e['message']}" for e in self.events if e["action"] != "tick"]
-        return "\n".join(lines[-last:])
+        """The engine's recent story (status changes and its events), for assertion messages."""
+        lines = [(c.t, f"status {c.phase:<16} w={c.canary_weight:<3} failed={c.failed_checks} "
+                       f"it={c.iterations}") for c in self.statuses]
+        lines += [(e["t"], f"event  {e['action']}: {e['message']}") for e in self.events
+                  if e["action"] != "tick"]
+        return "\n".join(text for _, text in sorted(lines)[-2 * last:])
 
     def failures(self) -> int:
         return failure_count(self.records)
@@ -107,7 +133,7 @@ class GateServer:
         import threading
 
         self.answers: dict[str, int] = {}
-        self.calls: list[tuple[str, dict]] = []
+        self.calls: list[tuple[str, dict, float]] = []  # (path, payload, unix time)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="gate-server")
@@ -125,7 +151,7 @@ class GateServer:
                 payload = await request.json()
             except ValueError:
                 payload = {}
-            self.calls.append((request.path, payload))
+            self.calls.append((request.path, payload, time.time()))
             return web.Response(status=self.answers.get(request.path, 200))
 
         async def start() -> None:
@@ -151,7 +177,11 @@ class GateServer:
         self.answers[path] = 200
 
     def called(self, path: str) -> int:
-        return sum(1 for p, _ in self.calls if p == path)
+        return sum(1 for p, _, _ in self.calls if p == path)
+
+    def first_call(self, path: str) -> float:
+        """When `path` was first called (unix time)."""
+        return min(t for p, _, t in self.calls if p == path)
 
     def stop(self) -> None:
         import asyncio
@@ -202,6 +232,7 @@ def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpe
     host = host or platform.gateway_host(spec)
     with ExitStack() as stack:
         timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
+        statuses = stack.enter_context(StatusTimeline(engine.status))
         load = stack.enter_context(
             traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
         )
@@ -213,8 +244,10 @@ def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpe
         done_at = time.time()  # the records' clock
         load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
                                timeout=t.requests_s(AFTER_END_REQUESTS, rps))
-    obs = Observation(scaled, timeline, load, status, engine.events(), done_at)
+    obs = Observation(scaled, timeline, load, status, engine.events(), done_at,
+                      statuses.changes())
     attach_json("events", obs.events)
+    attach_json("status changes", [dataclasses.asdict(c) for c in obs.statuses])
     attach_json("weights seen", obs.weights_seen())
     return obs
 

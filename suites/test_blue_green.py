@@ -40,8 +40,7 @@ ITERATIONS = 5  # of analysis before the switch (the fixture's 10 would add 7.5 
 STEP_REQUESTS = 100  # requests each Shipper step carries before the next move
 
 
-def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: float,
-                        rps: int = 40):
+def green_analysis_load(spec, tester: LoadTester, gateway_url: str, as_run, rps: int = 40):
     """Load-test webhooks driving green's own address, as Flagger's load tester would.
 
     A `pre-rollout` hook starts the load at the first analysis tick, so the first metric
@@ -49,7 +48,7 @@ def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: 
     identical running job is not started twice). Each job lasts two intervals. The hooks keep
     the spec's default timeout, which the engine scales.
     """
-    duration = 2 * SuiteTimeouts.of(spec.scaled(time_scale)).interval_s
+    duration = 2 * SuiteTimeouts.of(as_run(spec)).interval_s
     metadata = {"type": "load", "url": gateway_url + "/", "rps": str(rps),
                 "duration": format_duration(duration),
                 "headers": f"Host: {spec.canary_name}.{spec.namespace}"}
@@ -62,13 +61,13 @@ def green_analysis_load(spec, tester: LoadTester, gateway_url: str, time_scale: 
     "blue-green-iterations",
     "Flagger form: analysis on green's own address, then all traffic switches in one change, "
     "with zero failed requests",
-    features=["blue-green", "metrics-istio"],
+    features=["blue-green", "metrics-istio", "webhooks"],  # load-test hooks drive green
 )
-def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespace, time_scale):
+def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespace, as_run):
     with LoadTester() as tester:
         spec = green_analysis_load(
             with_analysis(load_spec("canary-blue-green.yaml", namespace), iterations=ITERATIONS),
-            tester, platform.gateway_url, time_scale)
+            tester, platform.gateway_url, as_run)
         obs = rollout_under_load(spec, BLUE, GREEN)
         green_hits = tester.requests_sent
 
@@ -84,14 +83,14 @@ def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespac
 @pytest.mark.conformance(
     "blue-green-iterations-rollback",
     "Flagger form: a bad green is rolled back before any production request reaches it",
-    features=["blue-green", "metrics-istio"],
+    features=["blue-green", "metrics-istio", "webhooks"],  # load-test hooks drive green
 )
 def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_load, namespace,
-                                                     time_scale):
+                                                     as_run):
     with LoadTester() as tester:
         spec = green_analysis_load(
             with_analysis(load_spec("canary-blue-green.yaml", namespace), iterations=ITERATIONS),
-            tester, platform.gateway_url, time_scale)
+            tester, platform.gateway_url, as_run)
         obs = rollout_under_load(spec, BLUE, AppVersion("green", error_rate=0.5))
 
     assert obs.status.phase == "Failed"

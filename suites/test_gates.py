@@ -116,6 +116,8 @@ def hooks_rollout(module_rollout, gates):
                          hook(gates, HookType.PRE_ROLLOUT, "/pre"),
                          hook(gates, HookType.ROLLOUT, "/load"), threshold=5)
 
+    first_calls: dict[str, float] = {}
+
     def fail_each_once(engine, timeline):
         t = SuiteTimeouts.of(engine.spec)
         wait_until(lambda: engine.status().failed_checks >= 1, timeout=t.rollout_s,
@@ -123,11 +125,12 @@ def hooks_rollout(module_rollout, gates):
         gates.open("/pre")
         wait_until(lambda: gates.called("/load") >= 1, timeout=t.rollout_s,
                    what="the first rollout hook call")
+        first_calls["/pre"], first_calls["/load"] = gates.first_call("/pre"), gates.first_call("/load")
         wait_until(lambda: engine.status().failed_checks >= 2, timeout=t.rollout_s,
                    what="the failing rollout hook to be counted")
         gates.open("/load")
 
-    return module_rollout(spec, V1, V2, during=fail_each_once)
+    return module_rollout(spec, V1, V2, during=fail_each_once), first_calls
 
 
 @pytest.mark.conformance(
@@ -136,10 +139,12 @@ def hooks_rollout(module_rollout, gates):
     features=["canary", "webhooks"],
 )
 def test_failing_pre_rollout_hook_counts(hooks_rollout):
-    obs = hooks_rollout
-    first_failure = next(e for e in obs.events if e["failedChecks"] == 1)
-    assert first_failure["canaryWeight"] == 0, "pre-rollout failed after traffic moved"
-    assert "pre" in " ".join(e["message"] for e in obs.events if e["action"] == "hook_failed")
+    obs, calls = hooks_rollout
+    counted = obs.failure_counted()
+    assert counted, "the failing pre-rollout hook was never counted"
+    assert counted[0].failed_checks == 1, "one failing hook counted as several checks"
+    assert counted[0].canary_weight == 0, "pre-rollout failed after traffic moved"
+    assert calls["/pre"] <= counted[0].t, "counted before the pre-rollout hook was called"
 
 
 @pytest.mark.conformance(
@@ -148,12 +153,12 @@ def test_failing_pre_rollout_hook_counts(hooks_rollout):
     features=["canary", "webhooks"],
 )
 def test_failing_rollout_hook_counts(hooks_rollout):
-    obs = hooks_rollout
+    obs, calls = hooks_rollout
     assert obs.status.phase == "Succeeded", obs.explain()
-    failed_hook = next(e for e in obs.events
-                       if e["action"] == "hook_failed" and e["message"].startswith("rollout hook"))
-    at = obs.events.index(failed_hook)
-    before = max((e["failedChecks"] for e in obs.events[:at]), default=0)
-    tick = next(e for e in obs.events[at:] if e["action"] == "tick")
-    assert tick["failedChecks"] == before + 1, "the failing rollout hook was not counted"
-    assert failed_hook["canaryWeight"] > 0, "a rollout hook ran before the first step"
+    first_call = calls["/load"]
+    counted = [c for c in obs.failure_counted() if c.t > first_call]
+    assert counted, "the failing rollout hook was not counted"
+    at = obs.statuses.index(counted[0])
+    before = obs.statuses[at - 1].failed_checks
+    assert counted[0].failed_checks == before + 1, "one failing hook counted as several checks"
+    assert counted[0].canary_weight > 0, "a rollout hook ran before the first step"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from conformance_support import GateServer, load_spec, with_webhooks
+from status_timeline import failing_streak
 from timeouts import SuiteTimeouts
 
 from load.recording import is_failure
@@ -42,31 +43,14 @@ def test_error_rate_breach_rolls_back(rollout_under_load, namespace):
     obs = rollout_under_load(spec, V1, AppVersion("v3", error_rate=0.10))
 
     assert_clean_rollback(obs, "v3")
-    counted = max(e["failedChecks"] for e in obs.events)
-    assert counted == spec.analysis.threshold, f"rolled back at {counted} failed checks"
-    nth = next(e for e in obs.events if e["failedChecks"] == spec.analysis.threshold)
-    rollback = first(obs.events, "rollback")
-    streak = failing_streak_start(obs.events)
-    assert rollback["t"] - streak <= rollback_bound(obs.spec), "rollback too late"
-    assert rollback["t"] >= nth["t"], "rolled back before the threshold was reached"
-
-
-def failing_streak_start(events) -> float:
-    """When the last run of analysis ticks that each had a failed check began (its first failed
-    check), up to the rollback. `rollback_bound` is the spec's bound when every check fails: a
-    tick whose checks all passed (the errors not yet in the window) starts the count over."""
-    start, checks = None, []
-    for e in events:
-        if e["action"] == "rollback":
-            break
-        if e["action"] in ("check", "check_failed"):
-            checks.append(e)
-        if e["action"] == "tick" and checks:
-            failures = [c for c in checks if c["action"] == "check_failed"]
-            start = (start or failures[0]["t"]) if failures else None
-            checks = []
-    assert start is not None, "no failed check before the rollback"
-    return start
+    counted = obs.failure_counted()
+    most = max(c.failed_checks for c in obs.statuses)
+    assert most == spec.analysis.threshold, f"rolled back at {most} failed checks"
+    rolled_back = obs.ended()
+    assert rolled_back.t >= counted[-1].not_before, "rolled back before the threshold"
+    streak = failing_streak(counted, obs.spec.analysis.interval_s)
+    late = rolled_back.not_before - streak.t  # never more than the true delay
+    assert late <= rollback_bound(obs.spec), f"rolled back {late:.1f} s after the failures began"
 
 
 @pytest.mark.conformance(
@@ -94,10 +78,12 @@ def test_never_ready_canary_rolls_back_at_deadline(rollout_under_load, namespace
 
     assert obs.status.phase == "Failed"
     assert obs.weights_seen() == [0], "traffic moved to a canary that was never ready"
-    detected = first(obs.events, "new_revision")
-    rollback = first(obs.events, "rollback")
-    waited = rollback["t"] - detected["t"]
-    assert obs.spec.progress_deadline_s <= waited <= progress_deadline_bound(obs.spec) + obs.spec.analysis.interval_s
+    detected = next(c for c in obs.statuses if c.phase == "Progressing")
+    rolled_back = obs.ended()
+    # Bracketed by the polls: the true wait lies between these two.
+    assert rolled_back.t - detected.not_before >= obs.spec.progress_deadline_s, "too early"
+    waited = rolled_back.not_before - detected.t
+    assert waited <= progress_deadline_bound(obs.spec) + obs.spec.analysis.interval_s, waited
     assert obs.failures() == 0, "requests failed although the primary kept serving"
 
 
@@ -126,12 +112,15 @@ def test_rollback_webhook_aborts(rollout_under_load, namespace):
     finally:
         gates.stop()
     assert obs.status.phase == "Failed"
-    rollback = first(obs.events, "rollback")
-    assert rollback["failedChecks"] < obs.spec.analysis.threshold, "rolled back by checks"
-    before = max(e["failedChecks"] for e in obs.events if e["t"] < rollback["t"])
-    assert rollback["failedChecks"] == before, "the abort was counted as a failed check"
+    rolled_back = obs.ended()
+    assert rolled_back.failed_checks < obs.spec.analysis.threshold, "rolled back by checks"
+    at = obs.statuses.index(rolled_back)
+    before = max(c.failed_checks for c in obs.statuses[:at])
+    assert rolled_back.failed_checks == before, "the abort was counted as a failed check"
     # The gate opened after the last step; the second tick after that step at the latest calls
     # the rollback hook and rolls back as soon as it answered, which may take the hook's timeout.
-    opened = max(e["t"] for e in obs.events if e["action"] == "step")
+    steps = obs.statuses[:at]
+    last_step = next(c for c, prev in zip(steps[::-1], steps[-2::-1], strict=False)
+                     if c.canary_weight > prev.canary_weight)
     t = obs.timeouts
-    assert rollback["t"] - opened <= 2 * t.interval_s + t.hooks_s
+    assert rolled_back.not_before - last_step.t <= 2 * t.interval_s + t.hooks_s

@@ -26,7 +26,7 @@ SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "unsupported": "cyan"}
 
 
-def preflight(platform: str) -> None:
+def preflight(platform: str, kubernetes_version: str | None = None) -> None:
     """Stop before anything starts when the platform cannot run here (exit 2)."""
     if platform == "local":
         from progressive.processes import find_binary
@@ -37,7 +37,7 @@ def preflight(platform: str) -> None:
     if platform == "k8s-local":
         from progressive.platforms.k8s_local.platform import check_machine
 
-        check_machine()
+        check_machine(kubernetes_version)
         return
     from progressive.platforms.kind import preflight as kind_preflight
 
@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
         time_scale: float | None = typer.Option(
             None, help="multiply every spec duration by this (default 0.1 local, 1 on a cluster)"),
         report_dir: Path = typer.Option(Path("reports/out"), help="where reports are written"),
+        kubernetes_version: str | None = typer.Option(
+            None, help="k8s-local: a Kubernetes release built beside the pinned one "
+                       "(make k8s-tools K8S_VERSION=X.Y.Z)"),
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
     ) -> None:
         """Run the conformance suites against an engine on a platform. Extra args go to pytest."""
@@ -95,16 +98,19 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown platform {platform!r}; choose {', '.join(PLATFORMS)}")
         if engine not in ("bundled", "flagger"):
             raise UserError(f"unknown engine {engine!r}; choose bundled or flagger")
-        if engine == "flagger" and platform in ("local", "k8s-local"):
-            raise UserError("Flagger runs in a cluster: use --platform kind or kubeconfig (on "
-                            "k8s-local it is not wired yet)")
+        if engine == "flagger" and platform == "local":
+            raise UserError("Flagger runs in a cluster: use --platform k8s-local (a control "
+                            "plane on this machine), kind or kubeconfig")
         if time_scale is None:
             time_scale = 0.1 if platform in ("local", "k8s-local") else 1.0
         if time_scale <= 0:
             raise UserError("--time-scale must be > 0")
         if not SUITES_DIR.is_dir():
             raise UserError(f"the conformance suites are not at {SUITES_DIR}; run from a checkout")
-        preflight(platform)
+        if kubernetes_version and platform != "k8s-local":
+            raise UserError("--kubernetes-version chooses the control plane of --platform "
+                            f"k8s-local; {platform} has its own Kubernetes")
+        preflight(platform, kubernetes_version)
         report_dir.mkdir(parents=True, exist_ok=True)
         report_path = report_dir / "conformance.yaml"
         report_path.unlink(missing_ok=True)
@@ -120,6 +126,7 @@ def register(app: typer.Typer) -> None:
             f"--junitxml={report_dir / 'junit.xml'}",
             "-p", "no:cacheprovider",
             "-q",
+            *([f"--kubernetes-version={kubernetes_version}"] if kubernetes_version else []),
             *ctx.args,
         ]  # fmt: skip
         started = time.monotonic()

@@ -19,14 +19,15 @@ PlatformName = typer.Option("local", "--platform",
                                  "real Kubernetes control plane)")
 
 
-def _up_k8s_local(state_dir: Path) -> None:
+def _up_k8s_local(state_dir: Path, kubernetes_version: str | None) -> None:
     from progressive.platforms.k8s_local.platform import K8sLocalPlatform
 
     if (Path(state_dir) / "platform.json").exists() and processes.recorded_processes(state_dir):
         typer.echo(f"already up (state dir {state_dir}); `progressive down` stops it")
         return
     processes.stop_all_recorded(state_dir)  # leftovers of a crashed run
-    platform = K8sLocalPlatform(state_dir, die_with_parent=False)
+    platform = K8sLocalPlatform(state_dir, die_with_parent=False,
+                                kubernetes_version=kubernetes_version)
     platform.up()
     typer.echo(f"gateway    {platform.gateway_url}  (Host croc-hunter.progressive.test)")
     typer.echo(f"prometheus {platform.prometheus_url}")
@@ -36,13 +37,19 @@ def _up_k8s_local(state_dir: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def up(state_dir: Path = StateDir, platform_name: str = PlatformName) -> None:
+    def up(state_dir: Path = StateDir, platform_name: str = PlatformName,
+           kubernetes_version: str | None = typer.Option(
+               None, help="k8s-local: a Kubernetes release built beside the pinned one "
+                          "(make k8s-tools K8S_VERSION=X.Y.Z)")) -> None:
         """Start a platform in the background and return once it serves."""
         from progressive.platforms.local.platform import LocalPlatform
 
         if platform_name == "k8s-local":
-            _up_k8s_local(state_dir)
+            _up_k8s_local(state_dir, kubernetes_version)
             return
+        if kubernetes_version:
+            raise UserError("--kubernetes-version chooses the control plane of --platform "
+                            "k8s-local")
         if platform_name != "local":
             raise UserError(f"`up` starts local or k8s-local, not {platform_name!r}")
         if LocalPlatform.is_running(state_dir):

@@ -1,15 +1,21 @@
-"""Flagger (fluxcd/flagger, pinned in fixtures/kind/versions.yaml) as the engine under test.
+"""Flagger (fluxcd/flagger, pinned in fixtures/versions.yaml) as the engine under test.
 
-It runs only on a cluster platform (kind or kubeconfig): `apply` installs Flagger for Istio
-once (kubectl's kustomize, no helm), deploys the target Deployment, turns the suite's
+It runs only on a cluster platform (kind, kubeconfig or k8s-local): `apply` has the platform
+install Flagger for Istio once (kind: kubectl's kustomize in the cluster; k8s-local: its CRDs
+and a local process), deploys the target Deployment, turns the suite's
 CanarySpec into a `flagger.app/v1beta1` Canary (plus a MetricTemplate per custom query) and
 waits until Flagger has initialised it; `trigger` patches the target's image and knobs, which
 Flagger detects as a new revision; `status` reads the Canary's `.status`, `events` the
 Kubernetes events Flagger records for it. The suites judge it exactly as they judge the bundled
 engine, from the VirtualService (named after the target, as Flagger names it) and the traffic.
 
-Differences the suites record as unsupported rather than failed are in `UNSUPPORTED`; the
-pytest plugin reads them through `unsupported_features()`.
+Differences the suites record as unsupported rather than failed are in `UNSUPPORTED` (every
+platform) and `UNSUPPORTED_IN_CLUSTER` (where Flagger runs in the cluster); the pytest plugin
+reads them through `unsupported_features(platform)`.
+
+Time scale: Flagger raises an analysis interval below 10 s to 10 s (its scheduler's floor), so
+`apply` scales a spec no further down than that (`scale_for`); `engine.spec`, from which the
+suites derive every bound, is the spec as Flagger really runs it.
 """
 
 from __future__ import annotations
@@ -38,17 +44,46 @@ BUILTIN_NAMES = {MetricKind.REQUEST_SUCCESS_RATE: "request-success-rate",
                  MetricKind.REQUEST_DURATION: "request-duration"}
 
 UNSUPPORTED = {
-    "sub-10s-interval": "Flagger raises an analysis interval below 10s to 10s, so a spec "
-    "time-scaled below that runs slower than the bounds derived from it",
+    "sub-10s-interval": "Flagger raises an analysis interval below 10s to 10s (the engine "
+    "scales a spec no further down than that instead)",
     "shipper": "Flagger has no Shipper Application (capacity/traffic release steps); its "
     "blue-green is the iterations form",
-    "webhooks": "the suites' webhook receivers listen on the runner's 127.0.0.1, which Flagger "
-    "in the cluster cannot reach",
 }
+UNSUPPORTED_IN_CLUSTER = {
+    "webhooks": "the suites' webhook receivers listen on the runner's 127.0.0.1, which Flagger "
+    "in the cluster cannot reach (on k8s-local Flagger runs beside them)",
+}
+RUNS_BESIDE_THE_SUITES = ("k8s-local",)  # Flagger is a local process there
 
 
-def unsupported_features() -> frozenset[str]:
-    return frozenset(UNSUPPORTED)
+def unsupported_features(platform: str = "kind") -> frozenset[str]:
+    """What Flagger cannot be judged on when it runs on `platform`."""
+    lacking = set(UNSUPPORTED)
+    if platform not in RUNS_BESIDE_THE_SUITES:
+        lacking |= set(UNSUPPORTED_IN_CLUSTER)
+    return frozenset(lacking)
+
+
+def scale_for(spec: CanarySpec, time_scale: float) -> float:
+    """`time_scale`, raised so that the spec's analysis interval stays at Flagger's 10 s floor
+    or above (a shorter one would run slower than every bound derived from it)."""
+    return max(time_scale, MIN_INTERVAL_S / spec.analysis.interval_s)
+
+
+def _whole_seconds(seconds: float) -> float:
+    return float(max(1, math.ceil(seconds - 1e-9)))
+
+
+def as_flagger_runs_it(spec: CanarySpec, time_scale: float) -> CanarySpec:
+    """`spec` scaled by `scale_for`, each duration then rounded up to whole seconds: Flagger's
+    CRD takes durations matching `^[0-9]+(m|s)` and an integer progressDeadlineSeconds."""
+    scale = scale_for(spec, time_scale)
+    s = spec.scaled(scale) if scale != 1.0 else spec
+    a = s.analysis
+    return replace(s, progress_deadline_s=_whole_seconds(s.progress_deadline_s), analysis=replace(
+        a, interval_s=_whole_seconds(a.interval_s),
+        metrics=tuple(replace(m, interval_s=_whole_seconds(m.interval_s)) for m in a.metrics),
+        webhooks=tuple(replace(h, timeout_s=_whole_seconds(h.timeout_s)) for h in a.webhooks)))
 
 
 # -- our model -> Flagger's documents (pure) ----------------------------------------------------
@@ -144,8 +179,33 @@ def status_from_canary(canary: dict | None) -> EngineStatus:
                         iterations=int(status.get("iterations", 0) or 0))
 
 
+# Flagger's event messages (pkg/controller, v1.44) -> the event vocabulary of the bundled
+# engine (progressive/engine/events.py), first match wins. Flagger records no event per tick.
+ACTIONS = tuple((re.compile(pattern), action) for pattern, action in (
+    (r"^New revision detected! Restarting", "restart"),
+    (r"^New revision detected", "new_revision"),
+    (r"^Initialization done", "initialize"),
+    (r"^Advance .* (canary weight|canary iteration|primary weight)", "step"),
+    (r"^Routing all traffic to canary|^Stop traffic mirroring", "step"),
+    (r"^Copying .* template spec", "promote"),
+    (r"^Routing all traffic to primary", "finalise"),
+    (r"^Promotion completed", "succeed"),
+    (r"^Rolling back|^Canary failed|^Promotion of .* failed", "rollback"),
+    (r"^Halt .*waiting for .*approval", "gate_halt"),
+    (r"^Halt .*advancement (pre-rollout|external) check|^Post-rollout hook .* failed",
+     "hook_failed"),
+    (r"^Halt .*advancement", "check_failed"),
+    (r"check .* passed$|^Rollback hook", "hook"),
+))
+
+
+def action_of(message: str) -> str:
+    """The suites' name for what a Flagger event says happened ("other" when none fits)."""
+    return next((action for pattern, action in ACTIONS if pattern.search(message)), "other")
+
+
 def _event_time(event: dict) -> float:
-    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
+    for key in ("eventTime", "firstTimestamp", "lastTimestamp"):  # first occurrence
         if event.get(key):
             return datetime.fromisoformat(event[key].replace("Z", "+00:00")).timestamp()
     created = event.get("metadata", {}).get("creationTimestamp")
@@ -159,8 +219,8 @@ class FlaggerEngine:
 
     def __init__(self, platform, work_dir: Path, *, time_scale: float = 1.0):
         if not hasattr(platform, "objects"):
-            raise UserError("the flagger engine runs in a cluster: use --platform kind or "
-                            "--platform kubeconfig")
+            raise UserError("the flagger engine runs in a cluster: use --platform k8s-local, "
+                            "kind or kubeconfig")
         self.platform = platform
         self.work_dir = Path(work_dir)
         self.time_scale = time_scale
@@ -177,14 +237,16 @@ class FlaggerEngine:
         return self.platform.objects.get(FLAGGER_API, "Canary", s.name, s.namespace)
 
     def apply(self, spec: CanarySpec, initial: AppVersion) -> None:
-        spec = spec.scaled(self.time_scale) if self.time_scale != 1.0 else spec
+        spec = as_flagger_runs_it(spec, self.time_scale)
         if not spec.gateways and self.platform.gateway_ref:  # reachable from the ingress too
             spec = replace(spec, gateways=(self.platform.gateway_ref, "mesh"))
         self.spec = spec
         self.platform.install_flagger()
         self.platform.workloads(spec.namespace, services=False).deploy(spec.target, initial)
         labels = self.platform.labels
-        for doc in [*to_flagger_metric_templates(spec, labels), to_flagger_canary(spec, labels)]:
+        templates = to_flagger_metric_templates(
+            spec, labels, getattr(self.platform, "flagger_prometheus", PROMETHEUS_IN_CLUSTER))
+        for doc in [*templates, to_flagger_canary(spec, labels)]:
             create_or_merge_patch(self.platform.objects, doc)
         tick = max(spec.analysis.interval_s, MIN_INTERVAL_S)
         wait_until(lambda: self.status().phase == "Initialized",
@@ -217,11 +279,12 @@ class FlaggerEngine:
             "v1", "Event", s.namespace,
             field_selector=f"involvedObject.kind=Canary,involvedObject.name={s.name}")
         rows = [{"t": _event_time(e), "canary": s.name, "type": e.get("type", ""),
-                 "action": e.get("reason", ""), "message": e.get("message", "")} for e in found]
+                 "action": action_of(e.get("message", "")), "reason": e.get("reason", ""),
+                 "message": e.get("message", "")} for e in found]
         return sorted(rows, key=lambda r: r["t"])
 
     def unsupported_features(self) -> frozenset[str]:
-        return unsupported_features()
+        return unsupported_features(self.platform.name)
 
     def close(self) -> None:
         """Delete the Canary (Flagger's primary, services and routes go with it: they are

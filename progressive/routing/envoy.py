@@ -90,14 +90,17 @@ class EnvoyRouter:
         with self._editing() as hosts:
             self._put_canary(hosts, canary, primary_weight, canary_weight, mirrored)
 
-    def get_routes(self, canary: CanarySpec) -> Routes:
-        """The weights Envoy serves now (the A/B match route's, when the canary has one)."""
+    def get_routes(self, canary: CanarySpec, cluster_of: ClusterOf | None = None) -> Routes:
+        """The weights Envoy serves now (the A/B match route's, when the canary has one).
+        `cluster_of` where the primary's and canary's clusters are not named after them."""
         live = self.gateway.live_route_config() or {}
         key = _key(canary)
         vhost = next((v for v in live.get("virtual_hosts", []) if v.get("name") == key), None)
         if vhost is None or not vhost.get("routes"):
             raise RouterError(f"the gateway serves no route for {key}")
-        primary, canary_cluster = _clusters(canary)
+        primary, canary_cluster = (_clusters(canary) if cluster_of is None else
+                                   (cluster_of(canary.primary_name, canary.namespace),
+                                    cluster_of(canary.canary_name, canary.namespace)))
         weights = route_weights(vhost["routes"][0])
         mirrored = any(
             p.get("cluster") == canary_cluster

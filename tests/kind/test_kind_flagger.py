@@ -124,3 +124,54 @@ def test_flagger_needs_a_cluster_platform(tmp_path):
 
     with pytest.raises(UserError, match="runs in a cluster"):
         FlaggerEngine(LocalLike(), tmp_path)
+
+
+# -- how the suites judge Flagger -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", CANARIES)
+def test_flagger_runs_every_spec_at_its_interval_floor_in_whole_seconds(name):
+    from progressive.engines.flagger import MIN_INTERVAL_S, as_flagger_runs_it
+
+    original = spec(name)
+    ran = as_flagger_runs_it(original, 0.1)
+    a = ran.analysis
+    assert a.interval_s >= MIN_INTERVAL_S
+    durations = [ran.progress_deadline_s, a.interval_s, *(m.interval_s for m in a.metrics),
+                 *(h.timeout_s for h in a.webhooks)]
+    assert all(d == int(d) and d >= 1 for d in durations), durations
+    canary = to_flagger_canary(ran)  # what the CRD's `^[0-9]+(m|s)` pattern accepts
+    for hook in canary["spec"]["analysis"].get("webhooks", []):
+        assert hook["timeout"].rstrip("sm").isdigit(), hook["timeout"]
+    assert as_flagger_runs_it(original, 5.0).analysis.interval_s == 5 * original.analysis.interval_s
+
+
+@pytest.mark.parametrize(("message", "action"), [
+    ("New revision detected! Scaling up podinfo.test", "new_revision"),
+    ("New revision detected! Restarting analysis for podinfo.test", "restart"),
+    ("Advance podinfo.test canary weight 20", "step"),
+    ("Advance podinfo.test canary iteration 2/5", "step"),
+    ("Copying podinfo.test template spec to podinfo-primary.test", "promote"),
+    ("Routing all traffic to primary", "finalise"),
+    ("Promotion completed! Scaling down podinfo.test", "succeed"),
+    ("Rolling back podinfo.test failed checks threshold reached 2", "rollback"),
+    ("Rolling back podinfo.test manual webhook invoked", "rollback"),
+    ("Halt podinfo.test advancement waiting for promotion approval gate", "gate_halt"),
+    ("Halt podinfo.test advancement pre-rollout check pre failed 500", "hook_failed"),
+    ("Halt podinfo.test advancement external check load failed 500", "hook_failed"),
+    ("Halt podinfo.test advancement request duration 812ms > 500ms", "check_failed"),
+    ("Halt advancement no values found for istio metric request-success-rate probably "
+     "podinfo.test is not receiving traffic", "check_failed"),
+    ("Pre-rollout check pre passed", "hook"),
+    ("Starting canary analysis for podinfo.test", "other"),
+])
+def test_flagger_events_take_the_suites_action_names(message, action):
+    from progressive.engines.flagger import action_of
+
+    assert action_of(message) == action
+
+
+def test_flagger_is_unsupported_for_webhooks_only_where_it_cannot_reach_the_receivers():
+    assert "webhooks" in unsupported_features("kind")
+    assert "webhooks" in unsupported_features("kubeconfig")
+    assert "webhooks" not in unsupported_features("k8s-local")
+    assert "shipper" in unsupported_features("k8s-local")

@@ -19,12 +19,14 @@ the gateway the local platform's way (file xDS, through EnvoyGateway and EnvoyRo
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from progressive.errors import InvalidSpec
+from progressive.fsutil import atomic_write
 from progressive.model.types import VirtualServiceSpec
 from progressive.model.validate import parse_document
 from progressive.platforms.k8s_local.agents import log_failure, parser, serve
@@ -37,6 +39,16 @@ from progressive.routing.virtualservice import virtual_host_name
 
 ISTIO_GROUP, ISTIO_VERSION = "networking.istio.io", "v1beta1"
 SYNC_EVERY_S = 0.25
+SERVICES_FILE = "mesh-services.json"  # (namespace/service -> cluster), for reading live routes
+
+
+def read_service_clusters(state_dir: Path) -> dict[str, str]:
+    """The mesh agent's last published `namespace/service -> cluster` map ({} before its first
+    sync): what a destination host of a VirtualService resolves to on the gateway."""
+    try:
+        return json.loads((Path(state_dir) / SERVICES_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
 CLUSTER_SUFFIX = ".svc.cluster.local"
 
 
@@ -108,6 +120,8 @@ class MeshAgent:
         self.gateway = EnvoyGateway.attach(state_dir)
         self.prometheus = PrometheusServer.attach(state_dir)
         self.router = EnvoyRouter(self.gateway, state_dir)
+        self.state_dir = Path(state_dir)
+        self._service_clusters: dict[str, str] = {}
         self.stop = threading.Event()
         self._applied: dict[str, tuple[str, dict]] = {}  # vhost -> (resourceVersion, clusters)
         self._services: dict[tuple[str, str], str] = {}
@@ -127,6 +141,7 @@ class MeshAgent:
             self.gateway.set_clusters(mesh.endpoints)
             self._clusters = mesh.endpoints
         self._publish_targets(mesh)
+        self._publish_services(mesh)
         listed: Any = self.custom.list_cluster_custom_object(ISTIO_GROUP, ISTIO_VERSION,
                                                              "virtualservices")
         # Oldest first: the newest VirtualService wins a host two of them claim, as the last
@@ -177,6 +192,13 @@ class MeshAgent:
             if self._targets.get((ns, workload)) != addrs:
                 self.prometheus.set_app_targets(workload, ns, addrs)
         self._targets = dict(mesh.targets)
+
+    def _publish_services(self, mesh: Mesh) -> None:
+        clusters = {f"{ns}/{svc}": cluster_name(ns, workload)
+                    for (ns, svc), workload in sorted(mesh.workload.items())}
+        if clusters != self._service_clusters:
+            atomic_write(self.state_dir / SERVICES_FILE, json.dumps(clusters, indent=1))
+            self._service_clusters = clusters
 
     def _warn(self, doc: dict, message: str) -> None:
         meta = doc["metadata"]

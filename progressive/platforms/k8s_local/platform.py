@@ -40,6 +40,7 @@ from progressive.platforms.k8s_local.control_plane import (
     ControlPlaneFailed,
     tool_path,
 )
+from progressive.platforms.k8s_local.mesh_agent import read_service_clusters
 from progressive.platforms.k8s_local.node_agent import loopback_of
 from progressive.platforms.kind.cluster import ClusterPlatform
 from progressive.platforms.kind.manifests import (
@@ -55,6 +56,7 @@ from progressive.platforms.local.prometheus import (
 )
 from progressive.routing.base import Routes
 from progressive.routing.envoy import EnvoyRouter
+from progressive.routing.names import cluster_name
 from progressive.waiting import wait_until
 
 AGENTS = ("node_agent", "mesh_agent")
@@ -64,10 +66,15 @@ ROUTE_LIVE_S = 10.0  # the mesh agent's sync (0.25 s) and Envoy's update, on a l
 METRICS_FLOW_TIMEOUT_S = 3 * (TARGET_UPDATE_S + 2 * SCRAPE_INTERVAL_S)
 
 
+def pinned() -> dict:
+    """fixtures/versions.yaml: the releases the tools are built from."""
+    return yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures" /
+                           "versions.yaml").read_text())
+
+
 def crd_files(tools: Path = TOOLS) -> list[Path]:
     """Istio's and Flagger's CRDs, as scripts/build_tools.py copied them from the modules."""
-    pins = yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures" /
-                           "versions.yaml").read_text())
+    pins = pinned()
     files = [tools / "crds" / f"istio-{pins['istioApi']}.yaml",
              tools / "crds" / f"flagger-{pins['flagger']}.yaml"]
     for f in files:
@@ -203,8 +210,16 @@ class K8sLocalPlatform(ClusterPlatform):
                            read_live=self._read_live)
 
     def _read_live(self, canary: CanarySpec) -> Routes:
+        """The gateway's weights for the canary's VirtualService (named after the target). Its
+        destinations are Services, whose clusters are named after the Deployments behind them
+        (Flagger's `<target>-canary` Service selects the target's own pods)."""
+        clusters = read_service_clusters(self.state_dir)
+
+        def cluster_of(service: str, namespace: str) -> str:
+            return clusters.get(f"{namespace}/{service}") or cluster_name(namespace, service)
+
         return EnvoyRouter(self.gateway, self.state_dir).get_routes(
-            dataclasses.replace(canary, name=canary.target))  # the VS is named after the target
+            dataclasses.replace(canary, name=canary.target), cluster_of)
 
     def _wait_live(self, canary: CanarySpec, routes: Routes) -> None:
         """Until the gateway serves `routes` for the canary's VirtualService: the mesh agent
@@ -228,12 +243,19 @@ class K8sLocalPlatform(ClusterPlatform):
     def prometheus_url(self) -> str:
         return self.prometheus.url
 
+    @property
+    def flagger_prometheus(self) -> str:
+        return self.prometheus.url  # Flagger is a local process here: no cluster DNS needed
+
     def versions(self) -> dict[str, str]:
         from kubernetes import client
 
         kube = client.VersionApi(_api_client(self.kubeconfig)).get_code().git_version
-        return {"kubernetes": kube, "envoy": self.gateway.version(),
-                "prometheus": self.prometheus.version()}
+        found = {"kubernetes": kube, "envoy": self.gateway.version(),
+                 "prometheus": self.prometheus.version()}
+        if self._flagger is not None:
+            found["flagger"] = pinned()["flagger"]
+        return found
 
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         """The components' logs and the cluster's objects and events (never the kubeconfig or
