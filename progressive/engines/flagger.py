@@ -38,7 +38,8 @@ from progressive.workloads.kubernetes import CONTAINER_PORT
 
 FLAGGER_API = "flagger.app/v1beta1"
 FLAGGER_NAMESPACE = "istio-system"  # where the kustomize overlay for Istio installs it
-PROMETHEUS_IN_CLUSTER = "http://prometheus.istio-system:9090"
+PROMETHEUS_IN_CLUSTER = "http://prometheus.istio-system:9090"  # a platform's flagger_prometheus
+# overrides it (k8s-local: Flagger is a local process with no cluster DNS)
 MIN_INTERVAL_S = 10.0  # Flagger raises any analysis interval below this to this
 BUILTIN_NAMES = {MetricKind.REQUEST_SUCCESS_RATE: "request-success-rate",
                  MetricKind.REQUEST_DURATION: "request-duration"}

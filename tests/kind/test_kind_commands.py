@@ -18,6 +18,7 @@ import yaml
 from progressive.errors import UserError
 from progressive.platforms.kind import commands
 from progressive.platforms.kind.kubeconfig import KubeconfigPlatform, kubeconfig_plan
+from progressive.platforms.kind.pins import load_pins
 from progressive.platforms.kind.platform import CLUSTER_NAME, KindPlatform, kind_plan
 from progressive.platforms.kind.runner import CommandFailed, Runner
 
@@ -65,7 +66,7 @@ class TestKindBringUp:
         assert {m["listenAddress"] for m in mappings} == {"127.0.0.1"}
         assert not (tmp_path / ".pytest-kind").exists()  # pytest-kind's empty dir is removed
         timings = json.loads((kind_platform.state_dir / "timings.json").read_text())
-        assert "install Istio 1.24.3" in timings and "build the Croc Hunter image" in timings
+        assert f"install Istio {load_pins().istio}" in timings and "build the Croc Hunter image" in timings
 
     def test_an_existing_cluster_is_reused(self, kind_platform, fake_bins):
         fake_bins.answer("kind get clusters", f"other\n{CLUSTER_NAME}\n")
@@ -107,7 +108,7 @@ class TestKindBringUp:
         with pytest.raises(CommandFailed) as failed:
             kind_platform.up()
         message = str(failed.value)
-        assert "install Istio 1.24.3" in message and "exit code 1" in message
+        assert f"install Istio {load_pins().istio}" in message and "exit code 1" in message
         assert "s3cr3t" not in message and "<redacted>" in message
         calls = fake_bins.calls()
         assert calls[-1][:3] == ["kind", "delete", "cluster"]

@@ -23,6 +23,7 @@ from progressive.platforms.kind.pins import (
     PROMETHEUS_CONFIG,
     PROMETHEUS_NODE_PORT,
     REPO_ROOT,
+    VERSIONS_FILE,
     load_pins,
 )
 from progressive.processes import LOOPBACK
@@ -133,12 +134,48 @@ class TestPins:
     def test_versions_are_the_ones_the_issue_asks_for(self):
         p = load_pins()
         assert tuple(int(x) for x in p.kind.lstrip("v").split(".")) >= (0, 24, 0)
-        assert re.fullmatch(r"1\.2\d\.\d+", p.istio)
+        assert re.fullmatch(r"1\.\d+\.\d+", p.istio)
         assert re.fullmatch(r"1\.44\.\d+", p.flagger)
-        assert p.flagger_kustomize.endswith(f"?ref=v{p.flagger}")
-        assert f"/{p.istio}/samples/addons/prometheus.yaml" in p.prometheus_addon
+        assert p.flagger_kustomize == f"github.com/fluxcd/flagger//kustomize/istio?ref=v{p.flagger}"
+        assert p.prometheus_addon == (
+            f"https://raw.githubusercontent.com/istio/istio/{p.istio}/samples/addons/prometheus.yaml")
         node_minor = re.search(r":v(\d+\.\d+)\.", p.node_image).group(1)
         assert p.kubectl_minor == f"v{node_minor}" and "@sha256:" in p.node_image
+
+    def test_one_versions_file_for_every_platform(self):
+        assert VERSIONS_FILE == REPO_ROOT / "fixtures" / "versions.yaml"
+        assert not (KIND_FIXTURES / "versions.yaml").exists()
+        data = yaml.safe_load(VERSIONS_FILE.read_text())
+        assert {"kubernetes", "etcd", "flagger", "istioApi"} <= data.keys()  # what k8s-local reads
+        assert set(data["kind"]) == {"kind", "nodeImage", "kubectl", "prometheusAddon",
+                                     "flaggerKustomize"}
+        p = load_pins()
+        # One Istio and one Flagger for both platforms, each written once: the kind pins take
+        # them from the top-level keys and repeat neither.
+        assert (p.istio, p.flagger) == (str(data["istioApi"]), str(data["flagger"]))
+        assert not any(version in str(value) for value in data["kind"].values()
+                       for version in (p.istio, p.flagger))
+
+    def test_a_bump_of_the_shared_releases_moves_the_kind_pins(self, tmp_path):
+        data = yaml.safe_load(VERSIONS_FILE.read_text())
+        data.update(istioApi="1.99.1", flagger="1.50.2")
+        bumped = tmp_path / "versions.yaml"
+        bumped.write_text(yaml.safe_dump(data))
+        p = load_pins(bumped)
+        assert (p.istio, p.flagger) == ("1.99.1", "1.50.2")
+        assert "/istio/1.99.1/samples/addons/" in p.prometheus_addon
+        assert p.flagger_kustomize.endswith("//kustomize/istio?ref=v1.50.2")
+        assert (p.kind, p.node_image, p.kubectl) == (load_pins().kind, load_pins().node_image,
+                                                     load_pins().kubectl)
+
+    def test_the_docs_name_the_pinned_versions(self):
+        p = load_pins()
+        docs = (REPO_ROOT / "docs" / "kind.md").read_text()
+        tag = p.node_image.split("@")[0]
+        for pinned in (f"`kind` on PATH | {p.kind} ", f"`{tag}`", f"| {p.kubectl_minor}.x ",
+                       f"`istioctl` on PATH | {p.istio} ", f"Flagger {p.flagger} ",
+                       p.flagger_kustomize):
+            assert pinned in docs, pinned
 
     def test_the_prometheus_configuration_scrapes_istio_every_second(self):
         cm = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
@@ -171,14 +208,17 @@ class TestWorkflow:
         assert job["runs-on"] == "ubuntu-latest"
         assert job["env"] == {"KIND_VERSION": p.kind, "KUBECTL_VERSION": p.kubectl,
                               "ISTIO_VERSION": p.istio}
+        assert job["strategy"]["matrix"]["engine"] == ["bundled", "flagger"]
+        assert job["strategy"]["fail-fast"] is False
         steps = job["steps"]
         python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
         assert python["with"]["python-version"] == "3.11"
         runs = [s.get("run", "") for s in steps]
-        assert "make install" in runs
-        assert (".venv/bin/progressive conformance --platform kind --report-dir reports/out"
-                in runs)
+        assert any(".venv/bin/pip install" in r and "-e '.[dev]'" in r for r in runs)
+        assert (".venv/bin/progressive conformance --platform kind --engine ${{ matrix.engine }} "
+                "--report-dir reports/out" in runs)
         assert any("kind-linux-amd64" in r and "downloadIstio" in r for r in runs)
         upload = steps[-1]
         assert upload["uses"].startswith("actions/upload-artifact")
         assert upload["with"]["path"] == "reports/out" and upload["if"] == "always()"
+        assert upload["with"]["name"] == "kind-conformance-reports-${{ matrix.engine }}"

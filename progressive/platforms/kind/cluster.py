@@ -258,13 +258,6 @@ class ClusterPlatform:
         raise NotImplementedError
 
     @property
-    def flagger_prometheus(self) -> str:
-        """Prometheus as Flagger reaches it: the Istio addon by its cluster DNS name."""
-        from progressive.engines.flagger import PROMETHEUS_IN_CLUSTER
-
-        return PROMETHEUS_IN_CLUSTER
-
-    @property
     def features(self) -> frozenset[str]:
         return self.FEATURES
 

@@ -1,8 +1,11 @@
 """Where the kind platform's checked-in files live, and the versions it pins.
 
-The versions are read from `fixtures/kind/versions.yaml` (one place for the platform, the
-`render` command, the docs and the CI workflow's checks). Used by preflight, the platforms in
-this package, `engines/flagger.py` and `commands/render.py`.
+The versions are read from the `kind:` mapping of `fixtures/versions.yaml`, the one versions file
+of every platform (one place for the platform, the `render` command, the docs and the CI
+workflow's checks). Flagger and Istio come from that file's shared top-level `flagger` and
+`istioApi`, so both platforms run the same releases; `{flagger}` and `{istio}` in a kind value
+stand for them. Used by preflight, the platforms in this package, `engines/flagger.py` and
+`commands/render.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KIND_FIXTURES = REPO_ROOT / "fixtures" / "kind"
-VERSIONS_FILE = KIND_FIXTURES / "versions.yaml"
+VERSIONS_FILE = REPO_ROOT / "fixtures" / "versions.yaml"
 CLUSTER_CONFIG = KIND_FIXTURES / "cluster.yaml"
 ISTIO_OPERATOR = KIND_FIXTURES / "istio-operator.yaml"
 PROMETHEUS_CONFIG = KIND_FIXTURES / "prometheus-config.yaml"
@@ -40,19 +43,21 @@ class Pins:
 
     @property
     def kubectl_minor(self) -> str:
-        """`v1.31` for `v1.31.0`: kubectl should be within one minor version of the cluster."""
+        """`v1.35` for `v1.35.8`: kubectl should be within one minor version of the cluster."""
         return ".".join(self.kubectl.split(".")[:2])
 
 
 @cache
 def load_pins(path: Path = VERSIONS_FILE) -> Pins:
     data = yaml.safe_load(Path(path).read_text())
+    kind = data["kind"]
+    shared = {"istio": str(data["istioApi"]), "flagger": str(data["flagger"])}
     return Pins(
-        kind=data["kind"],
-        node_image=data["nodeImage"],
-        kubectl=data["kubectl"],
-        istio=str(data["istio"]),
-        prometheus_addon=data["prometheusAddon"],
-        flagger=str(data["flagger"]),
-        flagger_kustomize=data["flaggerKustomize"],
+        kind=kind["kind"],
+        node_image=kind["nodeImage"],
+        kubectl=kind["kubectl"],
+        istio=shared["istio"],
+        prometheus_addon=kind["prometheusAddon"].format(**shared),
+        flagger=shared["flagger"],
+        flagger_kustomize=kind["flaggerKustomize"].format(**shared),
     )
