@@ -48,25 +48,39 @@ def gated_rollout(module_rollout, gates):
     holds_seen: dict[str, tuple] = {}
     top = spec.analysis.effective_max_weight()
 
-    def hold_then_open(path: str, engine, condition, what: str) -> None:
+    def hold_then_open(path: str, engine, timeline, condition, what: str) -> None:
+        """Wait for the halt, check it holds (reported status and live weight), open the gate.
+        The weight is the router's: Flagger's status reads canaryWeight 0 in WaitingPromotion
+        while the routes stay at max weight (pkg/canary/status.go, setStatusPhase)."""
         t = SuiteTimeouts.of(engine.spec)
-        wait_until(lambda: gates.called(path) >= 1 and condition(engine.status()),
-                   timeout=t.rollout_s, what=f"the engine to halt at {what}")
-        seen = engine.status()
-        holds(lambda: engine.status() == seen, HELD_INTERVALS * t.interval_s,
-              f"the halt at {what}", poll=t.poll_s)
-        holds_seen[path] = (seen.phase, seen.canary_weight, seen.failed_checks)
+
+        def halted() -> bool:
+            return (gates.called(path) >= 1 and condition(engine.status(), live_weight(timeline)))
+
+        wait_until(halted, timeout=t.rollout_s, what=f"the engine to halt at {what}")
+        seen, weight = engine.status(), live_weight(timeline)
+        holds(lambda: engine.status() == seen and live_weight(timeline) == weight,
+              HELD_INTERVALS * t.interval_s, f"the halt at {what}", poll=t.poll_s)
+        holds_seen[path] = (seen.phase, weight, seen.failed_checks)
         gates.open(path)
 
     def during(engine, timeline):
-        hold_then_open("/rollout", engine, lambda s: s.phase == "Waiting", "confirm-rollout")
-        hold_then_open("/increase", engine, lambda s: s.phase == "Progressing",
+        hold_then_open("/rollout", engine, timeline, lambda s, w: s.phase == "Waiting",
+                       "confirm-rollout")
+        hold_then_open("/increase", engine, timeline, lambda s, w: s.phase == "Progressing",
                        "confirm-traffic-increase")
-        hold_then_open("/promote", engine, lambda s: s.phase == "WaitingPromotion"
-                       and s.canary_weight == top, "confirm-promotion")
+        hold_then_open("/promote", engine, timeline,
+                       lambda s, w: s.phase == "WaitingPromotion" and w == top,
+                       "confirm-promotion")
 
     obs = module_rollout(spec, V1, V2, during=during)
     return obs, holds_seen
+
+
+def live_weight(timeline) -> int | None:
+    """The canary weight the router serves now (the weight timeline's latest step)."""
+    steps = timeline.steps
+    return steps[-1].canary if steps else None
 
 
 @pytest.mark.conformance(

@@ -83,15 +83,19 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
         """Show the gateway and Prometheus URLs and, per workload, replicas, ports and readiness."""
+        from progressive.platforms.k8s_local.platform import K8sLocalPlatform
         from progressive.platforms.local.platform import LocalPlatform
 
-        if not LocalPlatform.is_running(state_dir):
+        k8s_local = K8sLocalPlatform.is_running(state_dir)
+        if not k8s_local and not LocalPlatform.is_running(state_dir):
             if as_json:
                 typer.echo(json.dumps({"running": False, "state_dir": str(state_dir)}))
             else:
                 typer.echo(f"not running (state dir {state_dir})")
             raise typer.Exit(1)
-        info = LocalPlatform.attach(state_dir).status()
+        platform = (K8sLocalPlatform.attach(state_dir) if k8s_local
+                    else LocalPlatform.attach(state_dir))
+        info = platform.status()
         info["running"] = True
         if as_json:
             typer.echo(json.dumps(info, indent=1))
@@ -99,6 +103,8 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(f"gateway    {info['gateway_url']}  alive={info['gateway_alive']}")
         console.print(f"prometheus {info['prometheus_url']}  alive={info['prometheus_alive']}")
+        if "kubeconfig" in info:
+            console.print(f"kubeconfig {info['kubeconfig']}")
         table = Table("workload", "version", "replicas", "ready", "ports")
         for name, wl in info["workloads"].items():
             table.add_row(name, wl["version"], str(wl["replicas"]), str(wl["ready"]),

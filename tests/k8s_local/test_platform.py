@@ -91,6 +91,21 @@ def test_up_serves_croc_hunter_v1_and_kubectl_sees_its_pods(platform):
         assert out.returncode == 0 and out.stdout.count("Running") >= 3, out.stderr
 
 
+def test_status_lists_the_deployments_as_the_api_server_reports_them(platform):
+    state, info, _, objects = platform
+    wait_until(lambda: len(ready_pods(objects, "croc-hunter")) == 3, timeout=CONTROLLERS_S,
+               what="Croc Hunter's 3 replicas to be Ready")
+    done = progressive("status", "--state-dir", str(state), "--json", timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = json.loads(done.stdout)
+    assert status["platform"] == "k8s-local" and status["gateway_url"] == info["gateway_url"]
+    app = status["workloads"]["croc-hunter/croc-hunter"]
+    assert (app["version"], app["replicas"], app["ready"]) == ("v1", 3, 3), app
+    assert app["ports"] and "kube-system" not in " ".join(status["workloads"])
+    plain = progressive("status", "--state-dir", str(state), timeout=30)
+    assert "croc-hunter/croc-hunter" in plain.stdout and "kubeconfig" in plain.stdout
+
+
 def test_endpoint_slices_list_the_ready_pods_and_nothing_dials_the_pod_range(platform):
     state, _, _, objects = platform
 

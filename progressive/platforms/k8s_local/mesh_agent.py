@@ -2,8 +2,9 @@
 
     python -m progressive.platforms.k8s_local.mesh_agent --kubeconfig K --state-dir S
 
-Every SYNC_EVERY_S it reads Services, EndpointSlices, Pods and VirtualServices, and configures
-the gateway the local platform's way (file xDS, through EnvoyGateway and EnvoyRouter):
+As soon as a watched object changes (and every SYNC_EVERY_S) it reads Services,
+EndpointSlices, Pods and VirtualServices, and configures the gateway the local platform's way
+(file xDS, through EnvoyGateway and EnvoyRouter):
 
 - a Service's cluster is named after the Deployment behind it (`NAMESPACE_DEPLOYMENT`, the
   name the recording rules turn into `destination_workload`, as Istio labels it: Flagger's
@@ -29,7 +30,12 @@ from progressive.errors import InvalidSpec
 from progressive.fsutil import atomic_write
 from progressive.model.types import VirtualServiceSpec
 from progressive.model.validate import parse_document
-from progressive.platforms.k8s_local.agents import log_failure, parser, serve
+from progressive.platforms.k8s_local.agents import (
+    parser,
+    run_rounds,
+    serve,
+    wake_on_changes,
+)
 from progressive.platforms.k8s_local.node_agent import loopback_of
 from progressive.platforms.local.envoy import EnvoyGateway
 from progressive.platforms.local.prometheus import PrometheusServer
@@ -38,7 +44,7 @@ from progressive.routing.names import cluster_name
 from progressive.routing.virtualservice import virtual_host_name
 
 ISTIO_GROUP, ISTIO_VERSION = "networking.istio.io", "v1beta1"
-SYNC_EVERY_S = 0.25
+SYNC_EVERY_S = 1.0  # a round on every watch event, and this often anyway (a missed event)
 SERVICES_FILE = "mesh-services.json"  # (namespace/service -> cluster), for reading live routes
 
 
@@ -218,11 +224,13 @@ class MeshAgent:
         self.core.create_namespaced_event(meta["namespace"], event)
 
     def run(self) -> None:
-        while not self.stop.wait(SYNC_EVERY_S):
-            try:
-                self.sync()
-            except Exception as exc:  # noqa: BLE001 - an API hiccup: log, next round retries
-                log_failure("mesh agent", exc)
+        wake = threading.Event()
+        wake_on_changes(self.stop, wake, [
+            (self.custom.list_cluster_custom_object, (ISTIO_GROUP, ISTIO_VERSION,
+                                                      "virtualservices")),
+            (self.discovery.list_endpoint_slice_for_all_namespaces, ()),
+            (self.core.list_service_for_all_namespaces, ())])
+        run_rounds(self.stop, wake, SYNC_EVERY_S, self.sync, "mesh agent")
 
 
 def _hosts(doc: dict) -> set[str]:

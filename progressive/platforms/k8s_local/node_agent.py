@@ -34,7 +34,7 @@ from typing import Any, cast
 import requests
 
 from progressive import processes
-from progressive.platforms.k8s_local.agents import log_failure, parser, serve
+from progressive.platforms.k8s_local.agents import parser, run_rounds, serve, wake_on_changes
 from progressive.processes import ManagedProcess
 
 NODE_NAME = "progressive-node"
@@ -43,7 +43,8 @@ APP_IMAGE = "croc-hunter"  # the image repository the agent can run
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
 RENEW_EVERY_S = 10.0
-SYNC_EVERY_S = 0.25  # how often bound pods are listed (and probes looked at)
+SYNC_EVERY_S = 0.25  # how often probes and restarts are looked at (and status reported)
+RELIST_EVERY_S = 2.0  # bound pods are listed on every watch event, and this often anyway
 BACKOFF_START_S, BACKOFF_MAX_S = 10.0, 300.0
 DEFAULT_GRACE_S = 30
 
@@ -202,17 +203,32 @@ class NodeAgent:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> None:
+        """Pods are listed when the watch says one changed (or every RELIST_EVERY_S); probes,
+        restarts and status reports run every SYNC_EVERY_S on the pods already known, so that
+        the API server is not listed four times a second."""
         self.register()
-        renew_at = time.monotonic() + RENEW_EVERY_S
-        while not self.stop.wait(SYNC_EVERY_S):
-            try:
+        now = time.monotonic()
+        renew_at, relist_at = now + RENEW_EVERY_S, now
+        changed = threading.Event()  # a pod bound here, or deleted: act at once
+
+        def round_() -> None:
+            nonlocal renew_at, relist_at
+            now = time.monotonic()
+            if changed.is_set() or now >= relist_at:
+                changed.clear()
+                relist_at = now + RELIST_EVERY_S
                 self.sync()
-                if time.monotonic() >= renew_at:
-                    self._renew_lease()
-                    self._node_status()
-                    renew_at = time.monotonic() + RENEW_EVERY_S
-            except Exception as exc:  # noqa: BLE001 - an API hiccup: log, next round retries
-                log_failure("node agent", exc)
+            else:
+                self.tend_known()
+            if now >= renew_at:
+                self._renew_lease()
+                self._node_status()
+                renew_at = now + RENEW_EVERY_S
+
+        wake = threading.Event()
+        wake_on_changes(self.stop, wake, [(self.core.list_pod_for_all_namespaces, ())],
+                        field_selector=f"spec.nodeName={self.node}", also=changed)
+        run_rounds(self.stop, wake, SYNC_EVERY_S, round_, "node agent")
         for c in list(self.containers.values()):
             self._kill(c, grace_s=min(c.grace_s, 5.0))
 
@@ -232,6 +248,12 @@ class NodeAgent:
                 self._report(container)
         for uid in set(self.containers) - seen:  # gone without us (force-deleted)
             self._kill(self.containers.pop(uid), grace_s=0)
+
+    def tend_known(self) -> None:
+        """Probes, restarts and status reports of the pods already admitted (no listing)."""
+        for c in list(self.containers.values()):
+            self._tend(c)
+            self._report(c)
 
     def _admit(self, pod: dict) -> Container | None:
         spec = pod["spec"]

@@ -111,6 +111,44 @@ class K8sLocalPlatform(ClusterPlatform):
     def kubeconfig(self) -> Path:
         return self.plane.kubeconfig
 
+    @staticmethod
+    def is_running(state_dir: Path) -> bool:
+        """`progressive up --platform k8s-local` runs in `state_dir`."""
+        info = Path(state_dir) / "platform.json"
+        if not info.exists() or json.loads(info.read_text()).get("platform") != "k8s-local":
+            return False
+        return any(r["name"] == "kube-apiserver" and processes.pid_alive(r["pid"], r.get("create_time"))
+                   for r in processes.recorded_processes(Path(state_dir)))
+
+    @classmethod
+    def attach(cls, state_dir: Path) -> K8sLocalPlatform:
+        """The platform `up` started in `state_dir` (its gateway and Prometheus ports)."""
+        info = json.loads((Path(state_dir) / "platform.json").read_text())
+        platform = cls(state_dir, info.get("namespace", APP_NAMESPACE), die_with_parent=False)
+        platform.gateway = EnvoyGateway.attach(platform.state_dir)
+        platform.prometheus = PrometheusServer.attach(platform.state_dir)
+        return platform
+
+    def status(self) -> dict:
+        """URLs, and per Deployment outside kube-system: version (image tag), replicas, ready
+        replicas and container ports, as the API server reports them."""
+        workloads = {}
+        for d in self.objects.list("apps/v1", "Deployment"):
+            meta, spec = d["metadata"], d.get("spec") or {}
+            if meta["namespace"] == "kube-system":
+                continue
+            containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+            workloads[f"{meta['namespace']}/{meta['name']}"] = {
+                "version": containers[0]["image"].rpartition(":")[2] if containers else "",
+                "replicas": spec.get("replicas", 1),
+                "ready": (d.get("status") or {}).get("readyReplicas") or 0,
+                "ports": [p["containerPort"] for c in containers for p in c.get("ports") or []]}
+        return {"platform": self.name, "state_dir": str(self.state_dir),
+                "gateway_url": self.gateway_url, "envoy_admin_url": self.gateway.admin_url,
+                "prometheus_url": self.prometheus_url, "kubeconfig": str(self.kubeconfig),
+                "gateway_alive": self.gateway.alive(), "prometheus_alive": self.prometheus.alive(),
+                "workloads": dict(sorted(workloads.items()))}
+
     def check_machine(self) -> None:
         check_machine(self.plane.kubernetes_version)
 
