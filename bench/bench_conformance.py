@@ -36,10 +36,12 @@ OUTCOMES = ("passed", "failed", "skipped", "unsupported")
 Row = tuple[str, str, str]
 
 
-def run_conformance(report_dir: Path, timeout: float = TIMEOUT_S) -> tuple[int | None, float, str]:
-    """Exit code (None on timeout), wall time and the tail of the output of one run."""
+def run_conformance(report_dir: Path, timeout: float = TIMEOUT_S,
+                    args: list[str] | None = None) -> tuple[int | None, float, str]:
+    """Exit code (None on timeout), wall time and the tail of the output of one run (`args`:
+    more options of `progressive conformance`, e.g. a platform and an engine)."""
     argv = [sys.executable, "-m", "progressive", "conformance",
-            "--report-dir", str(report_dir), "--no-html"]
+            "--report-dir", str(report_dir), "--no-html", *(args or [])]
     log_path = report_dir / "bench-conformance.log"
     report_dir.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:

@@ -64,8 +64,8 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
                                       else {"keep_env": keep})
         if kubernetes_version:
             if name != "k8s-local":
-                raise UserError("--kubernetes-version chooses the control plane of "
-                                f"--platform k8s-local; {name} has its own Kubernetes")
+                raise UserError("--kubernetes-version chooses the control plane of --platform "
+                                f"k8s-local; {name} does not start one")
             options["kubernetes_version"] = kubernetes_version
         if name in ("local", "k8s-local") and state_dir.exists():
             make_platform(name, state_dir).down()  # a crashed run's processes and workloads

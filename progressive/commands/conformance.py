@@ -109,7 +109,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"the conformance suites are not at {SUITES_DIR}; run from a checkout")
         if kubernetes_version and platform != "k8s-local":
             raise UserError("--kubernetes-version chooses the control plane of --platform "
-                            f"k8s-local; {platform} has its own Kubernetes")
+                            "k8s-local (built beside the pinned release); "
+                            f"{platform} does not start a control plane")
         preflight(platform, kubernetes_version)
         report_dir.mkdir(parents=True, exist_ok=True)
         report_path = report_dir / "conformance.yaml"

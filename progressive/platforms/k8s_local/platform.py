@@ -106,6 +106,7 @@ class K8sLocalPlatform(ClusterPlatform):
         self.gateway = EnvoyGateway(self.state_dir, die_with_parent=die_with_parent)
         self.prometheus = PrometheusServer(self.state_dir, die_with_parent=die_with_parent)
         self._flagger: processes.ManagedProcess | None = None
+        self._kube_version: str | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -172,6 +173,7 @@ class K8sLocalPlatform(ClusterPlatform):
         for doc in render_croc_hunter(self.namespace, labels=self.labels):
             create_or_merge_patch(objects, doc)
         self._record("Croc Hunter applied", started)
+        self.versions()  # kept for the report
         atomic_write(self.state_dir / "platform.json", json.dumps({
             "platform": self.name, "gateway_url": self.gateway_url,
             "prometheus_url": self.prometheus_url, "namespace": self.namespace}, indent=1))
@@ -286,10 +288,14 @@ class K8sLocalPlatform(ClusterPlatform):
         return self.prometheus.url  # Flagger is a local process here: no cluster DNS needed
 
     def versions(self) -> dict[str, str]:
-        from kubernetes import client
+        """What runs (the conformance report names it): read while the platform is up and
+        kept, since the report is written after the platform is stopped."""
+        if self._kube_version is None:
+            from kubernetes import client
 
-        kube = client.VersionApi(_api_client(self.kubeconfig)).get_code().git_version
-        found = {"kubernetes": kube, "envoy": self.gateway.version(),
+            self._kube_version = client.VersionApi(
+                _api_client(self.kubeconfig)).get_code().git_version
+        found = {"kubernetes": self._kube_version, "envoy": self.gateway.version(),
                  "prometheus": self.prometheus.version()}
         if self._flagger is not None:
             found["flagger"] = pinned()["flagger"]
