@@ -43,15 +43,16 @@ def service(api, name: str) -> None:
                  "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
 
 
-def pods_of(api, name: str) -> list[dict]:
-    """The pods of Deployment `name` that are not being deleted, as camelCase dicts."""
+def pods_of(api, name: str, *, terminating: bool = False) -> list[dict]:
+    """The pods of Deployment `name` that are not being deleted (with `terminating`, also
+    those that are), as camelCase dicts."""
     from kubernetes import client
 
     pods = client.CoreV1Api(api).list_namespaced_pod(NAMESPACE, label_selector=f"app={name}")
     out = []
     for pod in pods.items:
         as_dict = api.sanitize_for_serialization(pod)
-        if not as_dict["metadata"].get("deletionTimestamp"):
+        if terminating or not as_dict["metadata"].get("deletionTimestamp"):
             out.append(as_dict)
     return out
 

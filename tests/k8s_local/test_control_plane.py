@@ -181,6 +181,9 @@ def test_scale_to_zero_stops_the_processes_and_back_to_three_serves_again(cluste
         wait_until(lambda r=replicas: len(pods_of(api, "scale")) == r
                    and len(ready_pods(api, "scale")) == r, timeout=bound,
                    what=f"scale to {replicas}")
+        if replicas == 0:  # stopped, then removed: no pod object is left Terminating
+            wait_until(lambda: not pods_of(api, "scale", terminating=True), timeout=bound,
+                       what="the deleted pods' objects to be removed")
     for pod in ready_pods(api, "scale"):
         answer = requests.get(f"http://{loopback_of(pod['status']['podIP'])}:8080/",
                               timeout=APP_START_S)

@@ -40,20 +40,6 @@ READY_TIMEOUT_S = 60.0  # the API server's first start (etcd migrations, RBAC bo
 CONTROLLERS = ("deployment", "replicaset", "endpointslice", "garbagecollector", "namespace",
                "serviceaccount", "serviceaccount-token", "podgc", "nodelifecycle")
 BUILD_HINT = "run `make k8s-tools` (needs Go 1.25+; see README)"
-# Beta and on by default since 1.36 (KEP-5647): the ReplicaSet controller skips a sync until its
-# informer has seen its own last write. Here, late in long runs (~17 rollouts), a ReplicaSet
-# stopped at 2 of 3 pods for minutes after "read version ... is not as new as written
-# version" (twice in two Flagger runs); switched off until that is understood.
-STALE_RS_GATE = "StaleControllerConsistencyReplicaSet"
-
-
-def _feature_gates(kubernetes_version: str | None) -> list[str]:
-    import yaml
-
-    version = kubernetes_version or yaml.safe_load(
-        (REPO / "fixtures" / "versions.yaml").read_text())["kubernetes"]
-    major_minor = tuple(int(x) for x in str(version).split(".")[:2])
-    return [f"--feature-gates={STALE_RS_GATE}=false"] if major_minor >= (1, 36) else []
 
 
 class ControlPlaneFailed(EnvironmentFailed):
@@ -188,8 +174,7 @@ class ControlPlane:
             f"--controllers={','.join(CONTROLLERS)}",
             f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.ca_cert}", f"--cluster-cidr={POD_RANGE}",
-            f"--service-cluster-ip-range={SERVICE_RANGE}",
-            *_feature_gates(self.kubernetes_version)])
+            f"--service-cluster-ip-range={SERVICE_RANGE}"])
         scheduler = self._launch("kube-scheduler", [
             str(binaries["kube-scheduler"]), *common,
             f"--secure-port={self.ports['scheduler']}"])

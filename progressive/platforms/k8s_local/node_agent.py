@@ -337,9 +337,11 @@ class NodeAgent:
                 pod["metadata"].get("deletion_grace_period_seconds") or c.grace_s)))
             self.free_ips.append(c.pod_ip)
         try:
+            # Grace 0 in the body: with a body, the API server ignores the query's
+            # gracePeriodSeconds, and the pod would stay Terminating, counted on the node.
             self.core.delete_namespaced_pod(pod["metadata"]["name"], pod["metadata"]["namespace"],
-                                            grace_period_seconds=0,
-                                            body=cast(Any, {"preconditions": {"uid": uid}}))
+                                            body=cast(Any, {"gracePeriodSeconds": 0,
+                                                            "preconditions": {"uid": uid}}))
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise
