@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import allure
-from status_timeline import StatusChange, StatusTimeline
+from status_timeline import StatusChange, StatusTimeline, failure_counts
 from timeouts import SuiteTimeouts
 
 from load.recording import failure_count, version_counts
@@ -96,8 +96,6 @@ class Observation:
 
     def failure_counted(self) -> list[StatusChange]:
         """Each status change that raised failedChecks (the reported count)."""
-        from status_timeline import failure_counts
-
         return failure_counts(self.statuses)
 
     def ended(self) -> StatusChange:

@@ -35,10 +35,6 @@ class StatusChange:
     iterations: int
 
 
-def _key(s: EngineStatus) -> tuple:
-    return (s.phase, s.canary_weight, s.failed_checks, s.iterations)
-
-
 class StatusTimeline:
     """`status()` polled every `poll_s`; errors are counted and polling goes on."""
 
@@ -47,6 +43,7 @@ class StatusTimeline:
         self.poll_s = poll_s
         self.errors = 0
         self._changes: list[StatusChange] = []
+        self._last: tuple | None = None  # (phase, weight, failed, iterations) last recorded
         self._last_sent = time.time()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -60,10 +57,11 @@ class StatusTimeline:
             self.errors += 1
             return
         answered = time.time()
+        key = (s.phase, s.canary_weight, s.failed_checks, s.iterations)
         with self._lock:
-            if not self._changes or _key(s) != _key_of(self._changes[-1]):
-                self._changes.append(StatusChange(self._last_sent, answered, s.phase,
-                                                  s.canary_weight, s.failed_checks, s.iterations))
+            if key != self._last:
+                self._changes.append(StatusChange(self._last_sent, answered, *key))
+                self._last = key
             self._last_sent = sent
 
     def _run(self) -> None:
@@ -86,16 +84,6 @@ class StatusTimeline:
     def changes(self) -> list[StatusChange]:
         with self._lock:
             return list(self._changes)
-
-
-def _key_of(c: StatusChange) -> tuple:
-    return (c.phase, c.canary_weight, c.failed_checks, c.iterations)
-
-
-def first(changes: list[StatusChange], condition: Callable[[StatusChange], bool],
-          after: float = 0.0) -> StatusChange | None:
-    """The first change seen after `after` (unix time) that meets `condition`."""
-    return next((c for c in changes if c.t > after and condition(c)), None)
 
 
 def failure_counts(changes: list[StatusChange]) -> list[StatusChange]:
