@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml
 prometheus:
 	@bash scripts/ensure-prometheus.sh
 
-# Kubernetes, etcd and Flagger for --platform k8s-local, built from their Go modules into
-# .tools/ (cold: about 10 min on 2 cores; warm: nothing to do). Without Go it says how to get
-# it and the rest of the install goes on. Another Kubernetes: make k8s-tools K8S_VERSION=1.36.3
+# Kubernetes, etcd and Flagger for --platform k8s-local, built from the package's Go wrapper
+# modules into the user cache (`progressive tools path`; cold: about 10 min on 2 cores; warm:
+# nothing to do). Without Go it says how to get it and the rest of the install goes on.
+# Another Kubernetes: make k8s-tools K8S_VERSION=1.36.3
 k8s-tools: $(STAMP)
-	@$(BIN)/python scripts/build_tools.py $(if $(K8S_VERSION),--k8s-version $(K8S_VERSION))
+	@$(BIN)/progressive tools install $(if $(K8S_VERSION),--kubernetes-version $(K8S_VERSION))
 
 conformance: install
 	$(BIN)/progressive conformance --platform local --engine bundled --report-dir reports/out
@@ -37,9 +38,9 @@ bench: install
 	$(BIN)/python bench/run.py
 
 lint: install
-	$(BIN)/ruff check progressive load reports suites tests bench
+	$(BIN)/ruff check progressive load suites tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .progressive reports/out .pytest_cache .tools
+	rm -rf $(VENV) .progressive reports/out .pytest_cache

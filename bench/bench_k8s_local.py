@@ -9,7 +9,7 @@ node and mesh agents, three replicas Ready), with the time of each step.
 (c) A VirtualService's weights changed through the Istio router, until the Envoy gateway
 serves them (FLIPS changes; the router waits for it, so this is set_routes' own duration).
 (d) Resident memory of every process the platform's state dir records (control plane, agents,
-gateway, Prometheus, pods). The tools must be built (`make k8s-tools`).
+gateway, Prometheus, pods). The tools must be built (`progressive tools install`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from progressive.platforms.k8s_local.control_plane import TOOLS
+from progressive.platforms.k8s_local.tools import tools_dir
 
 NAMESPACE = "agent-test"
 APP_START_S = 10.0  # a Croc Hunter process starts in ~1 s; a loaded 2-core machine takes more
@@ -10,7 +10,7 @@ CONTROLLERS_S = 30.0  # deployment -> replicaset -> pod -> scheduled -> bound, o
 
 
 def tools_built() -> bool:
-    return all((TOOLS / "bin" / n).exists() for n in
+    return all((tools_dir() / "bin" / n).exists() for n in
                ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"))
 
 

@@ -1,5 +1,5 @@
 """The k8s-local control plane and node agent, for real: etcd, kube-apiserver, the controllers
-and the scheduler built from source (.tools/, `make k8s-tools`), pods run as Croc Hunter
+and the scheduler built from source (`progressive tools install`), pods run as Croc Hunter
 processes by the node agent.
 
 Bounds come from what they wait for: a pod is Ready within its readiness probe's period (plus
@@ -34,7 +34,7 @@ from progressive.waiting import wait_until
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not tools_built(), reason="the k8s-local tools are not built: "
-                                 "`make k8s-tools` (needs Go 1.25+)")]
+                                 "`progressive tools install` (needs Go 1.25+)")]
 
 READINESS_PERIOD_S = 1
 

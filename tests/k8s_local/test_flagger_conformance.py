@@ -12,7 +12,7 @@ from k8s_local_support import tools_built
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not tools_built(), reason="the k8s-local tools are not built: "
-                                 "`make k8s-tools` (needs Go 1.25+)")]
+                                 "`progressive tools install` (needs Go 1.25+)")]
 
 FLAGGER_RUN_S = 600.0  # up, Flagger's start, one rollout of four 10 s ticks and more, down
 

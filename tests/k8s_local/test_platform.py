@@ -30,7 +30,7 @@ from progressive.waiting import wait_until
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not tools_built(), reason="the k8s-local tools are not built: "
-                                 "`make k8s-tools` (needs Go 1.25+)")]
+                                 "`progressive tools install` (needs Go 1.25+)")]
 
 APP_HOST = "croc-hunter.progressive.test"
 NS = "wire"
@@ -243,7 +243,8 @@ def test_a_kubernetes_release_not_built_is_named_with_how_to_build_it(tmp_path):
     up = progressive("up", "--platform", "k8s-local", "--kubernetes-version", "1.30.99",
                      "--state-dir", str(tmp_path / "state"), timeout=60)
     assert up.returncode == 2 and "Traceback" not in up.stderr, up.stderr
-    assert "K8S_VERSION=1.30.99" in up.stderr and "k8s-1.30.99" in up.stderr
+    assert "tools install --kubernetes-version 1.30.99" in up.stderr, up.stderr
+    assert "k8s-1.30.99" in up.stderr
     assert recorded_processes(tmp_path / "state") == []  # nothing was started
     wrong = progressive("conformance", "--platform", "local", "--kubernetes-version", "1.36.3",
                         timeout=60)
@@ -254,7 +255,7 @@ def test_missing_crds_are_named_with_how_to_get_them(tmp_path):
     from progressive.errors import MissingBinary
     from progressive.platforms.k8s_local.platform import crd_files
 
-    with pytest.raises(MissingBinary, match="make k8s-tools"):
+    with pytest.raises(MissingBinary, match="progressive tools install"):
         crd_files(tools=tmp_path)
 
 

@@ -1,6 +1,7 @@
 """A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, controller-manager, scheduler.
 
-The binaries are the ones scripts/build_tools.py built from their Go modules (.tools/); every
+The binaries are the ones `progressive tools install` built from their Go modules into the user
+cache (tools.py, `tools_dir()`); every
 component is a process of the state dir (STATE/logs, STATE/pids), started and stopped like the
 local platform's, on ports the OS picks, bound to 127.0.0.1:
 
@@ -29,36 +30,44 @@ from progressive import processes
 from progressive.errors import EnvironmentFailed, MissingBinary
 from progressive.fsutil import atomic_write
 from progressive.platforms.k8s_local.pki import ADMIN_USER, Pki, ensure_pki
+from progressive.platforms.k8s_local.tools import GO_DL, MIN_GO, tools_dir
 from progressive.processes import LOOPBACK, ManagedProcess, free_port
 from progressive.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[3]
-TOOLS = REPO / ".tools"
 SERVICE_RANGE = "10.96.0.0/16"
 POD_RANGE = "10.244.0.0/16"
 READY_TIMEOUT_S = 60.0  # the API server's first start (etcd migrations, RBAC bootstrap): ~5-10 s
 CONTROLLERS = ("deployment", "replicaset", "endpointslice", "garbagecollector", "namespace",
                "serviceaccount", "serviceaccount-token", "podgc", "nodelifecycle")
-BUILD_HINT = "run `make k8s-tools` (needs Go 1.25+; see README)"
+BUILD_HINT = (f"run `progressive tools install` (needs Go {MIN_GO[0]}.{MIN_GO[1]}+ on PATH: "
+              f"{GO_DL})")
 
 
 class ControlPlaneFailed(EnvironmentFailed):
     """A component exited or did not become ready; the message carries its log tail."""
 
 
-def tool_path(name: str, version: str | None = None, tools: Path = TOOLS) -> Path:
-    """A built tool: `.tools/bin/NAME` (the pinned version) or `.tools/k8s-VERSION/NAME`."""
+def build_hint(kubernetes_version: str | None = None) -> str:
+    """How to build the tools (another Kubernetes release: beside the pinned one)."""
+    if not kubernetes_version:
+        return BUILD_HINT
+    return BUILD_HINT.replace("install`", f"install --kubernetes-version {kubernetes_version}`")
+
+
+def tool_path(name: str, version: str | None = None, tools: Path | None = None) -> Path:
+    """A built tool: `TOOLS/bin/NAME` (the pinned version) or `TOOLS/k8s-VERSION/NAME`, TOOLS
+    being `tools_dir()` unless given."""
+    tools = tools_dir() if tools is None else tools
     path = tools / f"k8s-{version}" / name if version else tools / "bin" / name
     if not path.exists():
-        raise MissingBinary(str(path), BUILD_HINT + (f" with K8S_VERSION={version}"
-                                                     if version else ""))
+        raise MissingBinary(str(path), build_hint(version))
     return path
 
 
 @dataclass
 class ControlPlane:
     state_dir: Path
-    kubernetes_version: str | None = None  # None: the pinned one (.tools/bin)
+    kubernetes_version: str | None = None  # None: the pinned one (tools_dir()/bin)
     die_with_parent: bool = True
     ports: dict[str, int] = field(default_factory=dict)
     _procs: list[ManagedProcess] = field(default_factory=list)

@@ -5,7 +5,7 @@ so the cluster code (DeploymentWorkloads, IstioRouter, the fixtures/kind manifes
 adapter) runs for real on every CI run, with no Docker. Its parts, all processes of the state
 dir on 127.0.0.1:
 
-- etcd, kube-apiserver, kube-controller-manager, kube-scheduler (built by `make k8s-tools`);
+- etcd, kube-apiserver, kube-controller-manager, kube-scheduler (built by `progressive tools install`);
 - the node agent (the kubelet's part) and the mesh agent (istiod's part), ours;
 - the local platform's Envoy gateway and Prometheus, which the mesh agent configures; the
   gateway and Prometheus URLs are given directly (no port-forward: there is no kubelet).
@@ -35,13 +35,14 @@ from progressive.kube import KubeObjects, create_or_merge_patch
 from progressive.model.types import CanarySpec
 from progressive.platforms.base import ALL_FEATURES
 from progressive.platforms.k8s_local.control_plane import (
-    TOOLS,
+    BUILD_HINT,
     ControlPlane,
     ControlPlaneFailed,
     tool_path,
 )
 from progressive.platforms.k8s_local.mesh_agent import read_service_clusters
 from progressive.platforms.k8s_local.node_agent import loopback_of
+from progressive.platforms.k8s_local.tools import tools_dir, versions
 from progressive.platforms.kind.cluster import ClusterPlatform
 from progressive.platforms.kind.manifests import (
     APP_NAMESPACE,
@@ -67,20 +68,21 @@ METRICS_FLOW_TIMEOUT_S = 3 * (TARGET_UPDATE_S + 2 * SCRAPE_INTERVAL_S)
 
 
 def pinned() -> dict:
-    """fixtures/versions.yaml: the releases the tools are built from."""
-    return yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures" /
-                           "versions.yaml").read_text())
+    """fixtures/versions.yaml (resources.fixture): the releases the tools are built from."""
+    return versions()
 
 
-def crd_files(tools: Path = TOOLS) -> list[Path]:
-    """Istio's and Flagger's CRDs, as scripts/build_tools.py copied them from the modules."""
+def crd_files(tools: Path | None = None) -> list[Path]:
+    """Istio's and Flagger's CRDs, as `progressive tools install` copied them from the modules
+    into `tools` (default `tools_dir()`)."""
+    tools = tools_dir() if tools is None else tools
     pins = pinned()
     files = [tools / "crds" / f"istio-{pins['istioApi']}.yaml",
              tools / "crds" / f"flagger-{pins['flagger']}.yaml"]
     for f in files:
         if not f.exists():
-            raise MissingBinary(str(f), "run `make k8s-tools` (it copies the CRDs from the Go "
-                                        "module cache)")
+            raise MissingBinary(str(f), f"{BUILD_HINT}; it copies the CRDs from the Go "
+                                        "module cache")
     return files
 
 
