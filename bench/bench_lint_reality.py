@@ -48,10 +48,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from load.traffic import traffic
 from progressive.engine.bounds import rollout_bounds
 from progressive.engines import make_engine
 from progressive.lint import lint
+from progressive.load.traffic import traffic
 from progressive.model import load_specs
 from progressive.platforms.factory import make_platform
 from progressive.platforms.local.prometheus import EVALUATION_INTERVAL_S, SCRAPE_INTERVAL_S

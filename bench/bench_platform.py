@@ -273,7 +273,7 @@ def sample_rss(state_dir: Path, seconds: float) -> list[dict[str, int]]:
 
 def memory_under_load(platform: LocalPlatform, rate: float = MEMORY_RPS,
                       seconds: float = MEMORY_S) -> tuple[list[dict[str, int]], float]:
-    from load.traffic import traffic
+    from progressive.load.traffic import traffic
 
     with traffic(platform.gateway_url, rps=rate, users=10) as run:
         run.wait_for_requests(int(rate), timeout=60)

@@ -10,7 +10,7 @@ of load. "Load time" is from the start of the first request to the answer of the
 counted; "wall" adds the client's start-up (Locust's processes).
 
 (a) Fixed sample size n = stats.sample_size(0.01, 0.0025, 1e-4): its exact acceptance region
-lies within 1% +/- 0.25 pt. Sent unpaced by Locust (load.traffic) with 20 and 50 users in one
+lies within 1% +/- 0.25 pt. Sent unpaced by Locust (progressive.load.traffic) with 20 and 50 users in one
 process, and 50 users over 2 workers; the first n answers are judged.
 (b) stats.SequentialSplit(0.01, 0.0025, 1e-4), fed the live Locust records in batches: it stops
 once its confidence interval lies inside 1% +/- 0.25 pt (or excludes 1%). That is a stronger
@@ -84,7 +84,7 @@ def _head(records, n: int) -> tuple[list[str], list[int], float]:
 
 
 def locust_fixed(url: str, host: str, preview: str, n: int, users: int, workers: int) -> Trial:
-    from load.traffic import traffic
+    from progressive.load.traffic import traffic
 
     t0 = time.time()
     with traffic(url, rps=0, users=users, host_header=host, workers=workers) as run:
@@ -98,7 +98,7 @@ def locust_fixed(url: str, host: str, preview: str, n: int, users: int, workers:
 
 def locust_sequential(url: str, host: str, preview: str, users: int, workers: int) -> dict:
     """Feed SequentialSplit one batch of live records at a time, until it decides."""
-    from load.traffic import traffic
+    from progressive.load.traffic import traffic
 
     check = SequentialSplit(P, HALF_WIDTH, ALPHA, max_n=SEQUENTIAL_MAX_N)
     fed = hits_fed = 0

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "report",
     "render",
     "lint",
+    "tools",  # tools install, tools path (the k8s-local platform's Go builds)
 )
 
 app = typer.Typer(
@@ -35,6 +36,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from progressive import __version__
+
+        typer.echo(f"progressive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """End-to-end harness and conformance suite for progressive delivery."""
 
 
 def _register_commands() -> None:

@@ -103,8 +103,8 @@ def judge(route: HttpRoute, versions: dict[str, str], counts: dict[str, int], n:
 def measure_split(platform, vs: VirtualServiceSpec, requests: int, confidence: float,
                   versions: dict[str, str]) -> list[DestinationShare]:
     """Send `requests` requests through the gateway (Locust, unpaced) and judge the split."""
-    from load.recording import is_failure
-    from load.traffic import traffic
+    from progressive.load.recording import is_failure
+    from progressive.load.traffic import traffic
 
     route = default_route(vs)
     host = vs.hosts[0] if vs.hosts else None

@@ -22,6 +22,9 @@ import pytest
 from progressive.platforms.base import Platform
 from progressive.platforms.factory import PLATFORMS, platform_features
 
+# The rollout fixtures of the public pytest API (progressive.testing), loaded with this plugin.
+pytest_plugins = ("progressive.testing.fixtures",)
+
 UNSUPPORTED_PREFIX = "unsupported:"
 results_key = pytest.StashKey[dict]()
 settings_key = pytest.StashKey[dict]()
@@ -38,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default 0.1 on the local platform, 1 on a cluster)")
     group.addoption("--kubernetes-version", default=None, metavar="X.Y.Z",
                     help="k8s-local: run on this Kubernetes release instead of the pinned one "
-                         "(built beside it by `make k8s-tools K8S_VERSION=X.Y.Z`)")
+                         "(built beside it by `progressive tools install --kubernetes-version X.Y.Z`)")
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the conformance report (YAML) here")
     group.addoption("--keep-env", action="store_true",
@@ -149,7 +152,7 @@ def _collect_diagnostics(item: pytest.Item) -> None:
         files = platform.collect_diagnostics(dest)
     except Exception:  # noqa: BLE001 - diagnostics must never hide the real failure
         return
-    from reports.allure_helpers import attach_dir
+    from progressive.reports.allure_helpers import attach_dir
 
     for path in files:
         attach_dir(path)
@@ -169,12 +172,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except Exception:  # noqa: BLE001
             versions = {}
     if report_path and results:
-        from reports.conformance import write_report
+        from progressive.reports.conformance import write_report
 
         write_report(Path(report_path), results, config.stash[settings_key], versions)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
-        from reports.allure_helpers import write_environment
+        from progressive.reports.allure_helpers import write_environment
 
         write_environment(Path(alluredir), config.stash[settings_key], versions)
 

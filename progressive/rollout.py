@@ -5,7 +5,7 @@
     result.promoted, result.verdict                                        # True, "promoted ..."
 
 Called by progressive/commands/rollout.py (which only renders) and bench/bench_engine.py.
-The verdicts are progressive/verdicts.py's; the load is load/rollout_load.py's.
+The verdicts are progressive/verdicts.py's; the load is progressive/load/rollout_load.py's.
 
 - The platform: progressive/session.py's lifecycle (attached when `progressive up` runs one in
   `state_dir`, else started for the run and stopped at its end, whatever the end). A new
@@ -30,7 +30,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from load.rollout_load import drive, summarise
 from progressive.clock import RealClock
 from progressive.engine import (
     Engine,
@@ -43,6 +42,7 @@ from progressive.engine import (
 from progressive.engine.bounds import progress_deadline_bound
 from progressive.engine.shipper import ShipperRelease
 from progressive.errors import BehaviourFailed, UserError
+from progressive.load.rollout_load import drive, summarise
 from progressive.model.types import (
     ApplicationSpec,
     CanarySpec,

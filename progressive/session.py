@@ -51,7 +51,7 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
     """The platform `name` for the block: attached when a local one runs in `state_dir`,
     otherwise started (after a crashed run's leftovers are stopped) and, unless `keep`,
     stopped at the end. `kubernetes_version`: a release built beside the pinned one, on
-    k8s-local (`make k8s-tools K8S_VERSION=...`)."""
+    k8s-local (`progressive tools install --kubernetes-version X.Y.Z`)."""
     state_dir = Path(state_dir)
     try:
         attached = _attach(name, state_dir)

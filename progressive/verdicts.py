@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from load.rollout_load import Traffic
 from progressive.engine import Phase
+from progressive.load.rollout_load import Traffic
 from progressive.model.types import ApplicationSpec, CanarySpec
 
 

@@ -13,25 +13,25 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
-from conformance_support import (
-    FIXTURES,
-    LOAD_RPS,
-    LOAD_USERS,
-    load_spec,
-    with_analysis,
-    with_webhooks,
-)
-from timeouts import SuiteTimeouts
 
-from load.loadtester import LoadTester
-from load.recording import is_failure
-from load.timeline import WeightTimeline, join
-from load.traffic import traffic
 from progressive.engines.base import EngineUnderTest, ReleasingEngine
+from progressive.load.loadtester import LoadTester
+from progressive.load.recording import is_failure
+from progressive.load.timeline import WeightTimeline, join
+from progressive.load.traffic import traffic
 from progressive.model import load_specs
 from progressive.model.durations import format_duration
 from progressive.model.types import ApplicationSpec, HookType, Webhook
 from progressive.platforms.base import Platform
+from progressive.testing import (
+    FIXTURES,
+    LOAD_RPS,
+    LOAD_USERS,
+    SuiteTimeouts,
+    load_spec,
+    with_analysis,
+    with_webhooks,
+)
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 

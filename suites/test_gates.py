@@ -11,10 +11,16 @@ five steps is the stepping suite's subject.
 from __future__ import annotations
 
 import pytest
-from conformance_support import GateServer, holds, load_spec, with_analysis, with_webhooks
-from timeouts import SuiteTimeouts
 
 from progressive.model.types import HookType, Webhook
+from progressive.testing import (
+    GateServer,
+    SuiteTimeouts,
+    holds,
+    load_spec,
+    with_analysis,
+    with_webhooks,
+)
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from conformance_support import FIXTURES, attach_json
-from timeouts import SuiteTimeouts
 
 from progressive.model import load_specs
 from progressive.model.types import VirtualServiceSpec
 from progressive.platforms.base import Platform
 from progressive.preview import deploy_destinations, destination_versions, measure_split
 from progressive.routing.names import workload_for_host
+from progressive.testing import FIXTURES, SuiteTimeouts, attach_json
 from progressive.waiting import wait_until
 
 CONFIDENCE = 1 - 1e-4

@@ -21,8 +21,8 @@ from rich.table import Table
 
 from progressive.errors import BehaviourFailed, UserError
 from progressive.platforms.factory import PLATFORMS
+from progressive.resources import packaged
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "unsupported": "cyan"}
 
 
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         report_dir: Path = typer.Option(Path("reports/out"), help="where reports are written"),
         kubernetes_version: str | None = typer.Option(
             None, help="k8s-local: a Kubernetes release built beside the pinned one "
-                       "(make k8s-tools K8S_VERSION=X.Y.Z)"),
+                       "(progressive tools install --kubernetes-version X.Y.Z)"),
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
     ) -> None:
         """Run the conformance suites against an engine on a platform. Extra args go to pytest."""
@@ -105,8 +105,7 @@ def register(app: typer.Typer) -> None:
             time_scale = 0.1 if platform in ("local", "k8s-local") else 1.0
         if time_scale <= 0:
             raise UserError("--time-scale must be > 0")
-        if not SUITES_DIR.is_dir():
-            raise UserError(f"the conformance suites are not at {SUITES_DIR}; run from a checkout")
+        suites = packaged("suites")  # in the installed package (a checkout: its suites/)
         if kubernetes_version and platform != "k8s-local":
             raise UserError("--kubernetes-version chooses the control plane of --platform "
                             "k8s-local (built beside the pinned release); "
@@ -117,7 +116,7 @@ def register(app: typer.Typer) -> None:
         report_path.unlink(missing_ok=True)
         allure_dir = report_dir / "allure-results"
         args = [
-            str(SUITES_DIR),
+            str(suites),
             f"--platform={platform}",
             f"--engine={engine}",
             f"--time-scale={time_scale}",

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
     def up(state_dir: Path = StateDir, platform_name: str = PlatformName,
            kubernetes_version: str | None = typer.Option(
                None, help="k8s-local: a Kubernetes release built beside the pinned one "
-                          "(make k8s-tools K8S_VERSION=X.Y.Z)")) -> None:
+                          "(progressive tools install --kubernetes-version X.Y.Z)")) -> None:
         """Start a platform in the background and return once it serves."""
         from progressive.platforms.local.platform import LocalPlatform
 

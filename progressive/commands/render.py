@@ -29,8 +29,10 @@ from progressive.platforms.kind.commands import (
     delete_labelled_namespaces,
     kind_delete,
 )
+from progressive.platforms.kind.image import write_build_context
 from progressive.platforms.kind.kubeconfig import RUN_KINDS, kubeconfig_plan
 from progressive.platforms.kind.platform import CLUSTER_NAME, Layout, kind_plan
+from progressive.resources import fixture
 from progressive.routing import istio
 from progressive.workloads.base import AppVersion
 from progressive.workloads.kubernetes import (
@@ -39,7 +41,7 @@ from progressive.workloads.kubernetes import (
     render_service,
 )
 
-DEFAULT_SPEC = pins.REPO_ROOT / "fixtures" / "specs" / "seed-canary.yaml"
+DEFAULT_SPEC = fixture("specs", "seed-canary.yaml")
 PLATFORMS = ("kind", "kubeconfig")
 RENDER_RUN_ID = "render"  # the kubeconfig platform's namespace is progressive-<run id>
 
@@ -108,9 +110,12 @@ def render_run(platform: str, out: Path, spec_path: Path | None = None,
                     cluster_config=out / "cluster" / "kind-cluster.yaml",
                     istio_operator=out / "cluster" / "istio-operator.yaml",
                     prometheus_config=out / "cluster" / "prometheus-config.yaml",
-                    app_manifests=out / "manifests" / "croc-hunter.yaml")
+                    app_manifests=out / "manifests" / "croc-hunter.yaml",
+                    build_context=out / "image")
     bound = BOUNDS["delete"]
     if platform == "kind":
+        write_build_context(layout.build_context)
+        written.append(layout.dockerfile)
         gateway, labels = m.gateway_ref(), dict(MANAGED_BY)
         for src, dst in ((pins.CLUSTER_CONFIG, layout.cluster_config),
                          (pins.ISTIO_OPERATOR, layout.istio_operator),
@@ -190,6 +195,7 @@ def _readme(platform: str, engine: str, out: Path, specs: list) -> str:
 commands.sh      the command lines, in order (for reading, not for running by hand)
 cluster/         (kind) the kind cluster config (ports published on 127.0.0.1 only), the
                  IstioOperator, the Prometheus addon URL and the scrape configuration over it
+image/           (kind) the Croc Hunter image's build context: its Dockerfile and the app
 manifests/       Croc Hunter behind the ingress gateway, and per canary: its namespace and
                  workloads, the DestinationRules and the VirtualService at each weight step
                  (step-NN-canary-W.yaml: W% to the canary, the rest to the primary)

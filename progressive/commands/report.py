@@ -2,12 +2,12 @@
 
 Two reports land in --out: `index.html`, the Allure report built by the npm package `allure`
 (3.x, pinned, installed once with npm into a project-local prefix and run with `node`; no global
-install, no npx), and `summary.html` (reports.html: the conformance report as tables plus the
+install, no npx), and `summary.html` (progressive.reports.html: the conformance report as tables plus the
 plots, no Node needed), which is written in every case so there is always something to open.
 `progressive conformance` calls `build_reports` after its run.
 
 Allure 3 takes its categories from a config file, not from the results' categories.json: the
-command writes one from reports.allure_helpers.CATEGORIES for each build. The report is a single
+command writes one from progressive.reports.allure_helpers.CATEGORIES for each build. The report is a single
 HTML file (the `awesome` plugin's singleFile mode), so it opens from disk without a server.
 Exit codes: 0 built; 2 no results, Node/npm missing, install or build failed (the message says
 what to do; the summary is still written when there are results).
@@ -27,6 +27,7 @@ from pathlib import Path
 import typer
 
 from progressive.errors import MissingBinary, UserError
+from progressive.resources import cache_dir
 
 ALLURE_VERSION = "3.18.0"
 DEFAULT_RESULTS = Path("reports/out/allure-results")
@@ -35,12 +36,12 @@ NODE_HINT = "apt-get install nodejs npm (Debian/Ubuntu) or brew install node (ma
 NPM_PREFIX_ENV = "PROGRESSIVE_NPM_PREFIX"
 INSTALL_TIMEOUT_S = 600.0
 GENERATE_TIMEOUT_S = 300.0
-REPO = Path(__file__).resolve().parents[2]
 
 
 def npm_prefix() -> Path:
-    """Where the pinned allure package is installed: $PROGRESSIVE_NPM_PREFIX or reports/.npm."""
-    return Path(os.environ.get(NPM_PREFIX_ENV) or REPO / "reports" / ".npm")
+    """Where the pinned allure package is installed: $PROGRESSIVE_NPM_PREFIX or the user cache
+    (never the package: site-packages may be read-only)."""
+    return Path(os.environ.get(NPM_PREFIX_ENV) or cache_dir("npm"))
 
 
 def _quiet_env() -> dict[str, str]:
@@ -87,7 +88,7 @@ def allure_command(prefix: Path | None = None, say=lambda msg: None) -> list[str
 
 def allure_config() -> dict:
     """The npm `allure` 3.x configuration (allurerc.json): single-file report, categories."""
-    from reports.allure_helpers import CATEGORIES
+    from progressive.reports.allure_helpers import CATEGORIES
 
     return {
         "name": "progressive conformance",
@@ -127,7 +128,7 @@ def build_reports(results: Path, out: Path, quiet: bool = False,
     be built (Node missing, install or build failed): the summary is written all the same and
     the message says where. `conformance` defaults to conformance.yaml beside `results`.
     """
-    from reports.html import write_summary
+    from progressive.reports.html import write_summary
 
     results, out = Path(results), Path(out)
     check_results(results)

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = (ROOT / "Dockerfile").read_text()
+DOCKERFILE = (ROOT / "progressive" / "app" / "Dockerfile").read_text()
 
 
 def _instructions(keyword: str) -> list[str]:

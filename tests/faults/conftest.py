@@ -11,9 +11,9 @@ from contextlib import ExitStack
 import pytest
 from fault_support import LOAD_RPS, LOAD_USERS, Observation, Run, engine_session, load_spec
 
-from load.timeline import WeightTimeline
-from load.traffic import traffic
 from progressive.engine.bounds import run_bound
+from progressive.load.timeline import WeightTimeline
+from progressive.load.traffic import traffic
 from progressive.workloads.base import AppVersion
 
 SEED = "seed-canary.yaml"

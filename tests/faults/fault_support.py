@@ -1,8 +1,8 @@
 """Helpers of the fault tests (fixtures are in conftest.py): what a fault injector gets while
 a rollout runs, killing a process, and reading the engine's events around a fault.
 
-The observation steps are the conformance suites' own (suites/conformance_support.py) and the
-engine-level tests use the engine's fakes (tests/engine/engine_fakes.py): both directories go
+The observation steps are the conformance suites' own (progressive.testing.rollouts) and the
+engine-level tests use the engine's fakes (tests/engine/engine_fakes.py): that directory goes
 on sys.path here rather than being copied.
 """
 
@@ -21,11 +21,12 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[2]
-for _shared in (REPO / "suites", REPO / "tests" / "engine"):
+for _shared in (REPO / "tests" / "engine",):
     if str(_shared) not in sys.path:
         sys.path.insert(0, str(_shared))
 
-from conformance_support import (  # noqa: E402, F401 - re-exported for the tests
+from progressive.load.timeline import WeightTimeline  # noqa: E402
+from progressive.testing import (  # noqa: E402, F401 - re-exported for the tests
     LOAD_RPS,
     LOAD_USERS,
     GateServer,
@@ -33,8 +34,6 @@ from conformance_support import (  # noqa: E402, F401 - re-exported for the test
     engine_session,
     load_spec,
 )
-
-from load.timeline import WeightTimeline  # noqa: E402
 from progressive.waiting import wait_until  # noqa: E402
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 from fault_support import ticks
 
-from load.recording import is_failure
+from progressive.load.recording import is_failure
 from progressive.workloads.base import AppVersion
 
 pytestmark = pytest.mark.integration

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import pytest
 from fault_support import LOAD_USERS, Harness, cli_argv
 
-from load.recording import is_failure
-from load.timeline import WeightTimeline, observed_sequence
-from load.traffic import traffic
 from progressive.engine.bounds import run_bound
 from progressive.engine.events import read_events
 from progressive.engine.state import CanaryState
+from progressive.load.recording import is_failure
+from progressive.load.timeline import WeightTimeline, observed_sequence
+from progressive.load.traffic import traffic
 from progressive.model.validate import load_spec
 from progressive.platforms.local.platform import LocalPlatform
 from progressive.waiting import wait_until

@@ -21,7 +21,7 @@ import pytest
 import requests
 from fault_support import failed_since, sigkill, steps_between
 
-from load.recording import is_failure
+from progressive.load.recording import is_failure
 from progressive.platforms.local.envoy import READY_TIMEOUT_S
 from progressive.platforms.local.platform import SUPERVISE_EVERY_S
 from progressive.waiting import wait_until

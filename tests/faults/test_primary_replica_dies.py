@@ -23,7 +23,7 @@ import pytest
 import requests
 from fault_support import failed_since, sigkill, ticks
 
-from load.recording import is_failure
+from progressive.load.recording import is_failure
 from progressive.platforms.local.platform import SUPERVISE_EVERY_S
 from progressive.platforms.local.workloads import BIND_TIMEOUT_S, RESTART_BACKOFF_S
 from progressive.waiting import wait_until

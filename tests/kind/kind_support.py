@@ -13,9 +13,9 @@ import copy
 
 from progressive.model.types import CanarySpec
 from progressive.model.validate import load_spec
-from progressive.platforms.kind.pins import REPO_ROOT
+from progressive.resources import fixture
 
-SPECS = REPO_ROOT / "fixtures" / "specs"
+SPECS = fixture("specs")
 
 
 def spec(name: str) -> CanarySpec:

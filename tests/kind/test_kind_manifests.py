@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,13 +23,13 @@ from progressive.platforms.kind.pins import (
     KIND_FIXTURES,
     PROMETHEUS_CONFIG,
     PROMETHEUS_NODE_PORT,
-    REPO_ROOT,
     VERSIONS_FILE,
     load_pins,
 )
 from progressive.processes import LOOPBACK
 from progressive.workloads.kubernetes import CONTAINER_PORT, SERVICE_PORT
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "kind-conformance.yml"
 

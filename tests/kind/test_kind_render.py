@@ -41,8 +41,14 @@ def test_the_default_run_writes_cluster_istio_prometheus_app_and_every_step(cli,
     out = tmp_path / "out"
     result = render(cli, "--platform", "kind", "--out", str(out))
     assert result.exit_code == 0, result.output
-    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+             and not p.relative_to(out).as_posix().startswith("image/")}
     canary = "jx-production-croc-hunter-jenkinsx"
+    image = {p.relative_to(out / "image").as_posix() for p in (out / "image").rglob("*")
+             if p.is_file()}
+    assert {"Dockerfile", "progressive/__init__.py", "progressive/errors.py",
+            "progressive/app/__main__.py"} <= image, image
+    assert not any("__pycache__" in f for f in image), image
     assert files == {
         "README.txt", "commands.sh",
         "cluster/kind-cluster.yaml", "cluster/istio-operator.yaml",
@@ -78,7 +84,8 @@ def test_commands_sh_lists_exactly_what_the_platform_runs_in_order(cli, tmp_path
     layout = Layout(kubeconfig=out / "kubeconfig", cluster_config=out / "cluster/kind-cluster.yaml",
                     istio_operator=out / "cluster/istio-operator.yaml",
                     prometheus_config=out / "cluster/prometheus-config.yaml",
-                    app_manifests=out / "manifests/croc-hunter.yaml")
+                    app_manifests=out / "manifests/croc-hunter.yaml",
+                    build_context=out / "image")
     expected = [shlex.join(s.argv) for s in kind_plan(layout)]
     assert lines[:-1] == expected
     assert shlex.split(lines[-1])[:3] == ["kind", "delete", "cluster"]

@@ -17,7 +17,7 @@ import pytest
 import requests
 from aiohttp import web
 
-from load.loadtester import (
+from progressive.load.loadtester import (
     BadRequest,
     LoadTester,
     grace_s,
@@ -229,7 +229,7 @@ def _port_from(port_file: Path, proc) -> int | None:
 class TestProcesses:
     def test_entry_point_serves_and_stops_on_sigterm(self, tmp_path):
         port_file = tmp_path / "lt.port"
-        argv = [sys.executable, "-m", "load.loadtester", "--port", "0",
+        argv = [sys.executable, "-m", "progressive.load.loadtester", "--port", "0",
                 "--port-file", str(port_file)]
         proc = start_process("loadtester", argv, tmp_path)
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from load.recording import (
+from progressive.load.recording import (
     Record,
     RecordFileReader,
     Records,

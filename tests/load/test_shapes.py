@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from load.shapes import ConstantShape, SpikeShape, StepShape, shape_from_env, tick
+from progressive.load.shapes import ConstantShape, SpikeShape, StepShape, shape_from_env, tick
 
 
 def test_constant_holds_its_users():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import threading
 
-from load.recording import Records
-from load.timeline import WeightStep, WeightTimeline, join, observed_sequence
+from progressive.load.recording import Records
+from progressive.load.timeline import WeightStep, WeightTimeline, join, observed_sequence
 from progressive.routing.base import Routes
 from progressive.waiting import wait_until
 

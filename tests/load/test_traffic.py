@@ -16,9 +16,9 @@ import numpy as np
 import psutil
 import pytest
 
-from load.recording import failure_count, status_counts, version_counts
-from load.shapes import ConstantShape, StepShape
-from load.traffic import LoadError, traffic
+from progressive.load.recording import failure_count, status_counts, version_counts
+from progressive.load.shapes import ConstantShape, StepShape
+from progressive.load.traffic import LoadError, traffic
 from progressive.processes import free_port
 from progressive.stats import acceptance_interval
 

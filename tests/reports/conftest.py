@@ -19,7 +19,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 INNER_TESTS = '''
 import pytest
-from reports.plots import attach_rollout_plots
+from progressive.reports.plots import attach_rollout_plots
 from rollout_data import rollout
 
 @pytest.mark.conformance("canary-stepping", "weights walk the spec's steps", features=["canary"])

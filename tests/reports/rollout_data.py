@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from load.recording import Records
-from load.timeline import WeightStep
+from progressive.load.recording import Records
+from progressive.load.timeline import WeightStep
 
 T0 = 1_700_000_000.0
 STEP_S = 2.0

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from rollout_data import T0, rollout
 
-from load.timeline import join
-from reports import plots
+from progressive.load.timeline import join
+from progressive.reports import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -35,7 +35,7 @@ def red_pixels(path: Path) -> int:
 
 
 def test_importing_reports_leaves_matplotlib_unloaded():
-    code = ("import sys, reports.plots, reports.html, reports.conformance; "
+    code = ("import sys, progressive.reports.plots, progressive.reports.html, progressive.reports.conformance; "
             "sys.exit('matplotlib' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 

@@ -90,7 +90,7 @@ def embedded_files(index: Path) -> dict[str, bytes]:
                     reason="Node.js and npm are not installed (apt-get install nodejs npm / "
                            "brew install node): the Allure HTML report cannot be built")
 def test_allure_html_report_with_node(allure_run, tmp_path: Path):
-    from reports.allure_helpers import write_environment
+    from progressive.reports.allure_helpers import write_environment
 
     write_environment(allure_run.results, {"engine": "bundled", "platform": "local",
                                            "time_scale": 0.1}, {"envoy": "1.40.0"})

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from reports.conformance import build_report
-from reports.html import write_summary
+from progressive.reports.conformance import build_report
+from progressive.reports.html import write_summary
 
 SETTINGS = {"engine": "bundled", "platform": "local", "time_scale": 0.1}
 VERSIONS = {"envoy": "1.40.0", "prometheus": "2.42.0"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from load.traffic import traffic
+from progressive.load.traffic import traffic
 from progressive.processes import start_process, stop_all_recorded
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
@@ -41,7 +41,7 @@ def listeners(pid: int) -> list[tuple[str, str, int]]:
 @pytest.fixture
 def load_tester(tmp_path: Path):
     port_file = tmp_path / "loadtester.port"
-    proc = start_process("loadtester", [sys.executable, "-m", "load.loadtester",
+    proc = start_process("loadtester", [sys.executable, "-m", "progressive.load.loadtester",
                                         "--port", "0", "--port-file", str(port_file)], tmp_path)
     try:
         wait_until(port_file.exists, timeout=START_TIMEOUT_S, what="the load tester's port")

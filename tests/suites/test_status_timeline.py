@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "suites"))
-
-from status_timeline import (  # noqa: E402
+from progressive.engines.base import EngineStatus
+from progressive.testing.status_timeline import (
     StatusChange,
     StatusTimeline,
     failing_streak,
     failure_counts,
 )
-
-from progressive.engines.base import EngineStatus  # noqa: E402
 
 
 def change(t: float, failed: int, phase: str = "Progressing", weight: int = 10) -> StatusChange:

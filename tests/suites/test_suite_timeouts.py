@@ -1,11 +1,10 @@
-"""The suites' one timeout object (suites/timeouts.py): its bounds follow the spec and the time
+"""The suites' one timeout object (progressive/testing/timeouts.py): its bounds follow the spec and the time
 scale, only the named machine allowances stay put, and no suite writes a bound of its own."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,11 @@ from progressive.engine.bounds import run_bound
 from progressive.model import load_specs
 from progressive.model.types import HookType, Webhook
 from progressive.model.validate import load_spec
+from progressive.testing.timeouts import SuiteTimeouts
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites"
-if str(SUITES) not in sys.path:
-    sys.path.insert(0, str(SUITES))
-
-from timeouts import SuiteTimeouts  # noqa: E402
+TESTING = REPO / "progressive" / "testing"
 
 SEED = REPO / "fixtures" / "specs" / "seed-canary.yaml"
 SCALES = (0.1, 1.0)
@@ -93,6 +90,7 @@ def _has_number(node: ast.AST) -> bool:
 
 
 def test_no_suite_writes_a_wait_bound_of_its_own():
-    found = [hit for path in sorted(SUITES.glob("*.py")) if path.name != "timeouts.py"
+    modules = [*SUITES.glob("*.py"), *TESTING.glob("*.py")]
+    found = [hit for path in sorted(modules) if path.name != "timeouts.py"
              for hit in literal_wait_bounds(path)]
-    assert not found, "bounds belong in suites/timeouts.py:\n" + "\n".join(found)
+    assert not found, "bounds belong in progressive/testing/timeouts.py:\n" + "\n".join(found)

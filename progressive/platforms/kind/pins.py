@@ -16,14 +16,14 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-KIND_FIXTURES = REPO_ROOT / "fixtures" / "kind"
-VERSIONS_FILE = REPO_ROOT / "fixtures" / "versions.yaml"
+from progressive.resources import fixture
+
+KIND_FIXTURES = fixture("kind")
+VERSIONS_FILE = fixture("versions.yaml")
 CLUSTER_CONFIG = KIND_FIXTURES / "cluster.yaml"
 ISTIO_OPERATOR = KIND_FIXTURES / "istio-operator.yaml"
 PROMETHEUS_CONFIG = KIND_FIXTURES / "prometheus-config.yaml"
 CROC_HUNTER_MANIFESTS = KIND_FIXTURES / "croc-hunter.yaml"
-DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 # The NodePorts fixtures/kind/istio-operator.yaml and prometheus-config give the two services;
 # fixtures/kind/cluster.yaml publishes them on the host.

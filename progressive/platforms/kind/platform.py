@@ -21,6 +21,7 @@ from progressive.errors import UserError
 from progressive.fsutil import atomic_write
 from progressive.platforms.kind import commands
 from progressive.platforms.kind.cluster import BOUNDS, ON_PATH, Binaries, ClusterPlatform, Step
+from progressive.platforms.kind.image import write_build_context
 from progressive.platforms.kind.manifests import (
     APP_NAME,
     APP_NAMESPACE,
@@ -34,12 +35,10 @@ from progressive.platforms.kind.manifests import (
 )
 from progressive.platforms.kind.pins import (
     CLUSTER_CONFIG,
-    DOCKERFILE,
     GATEWAY_NODE_PORT,
     ISTIO_OPERATOR,
     PROMETHEUS_CONFIG,
     PROMETHEUS_NODE_PORT,
-    REPO_ROOT,
     load_pins,
 )
 from progressive.platforms.kind.preflight import binary_path, require
@@ -62,15 +61,19 @@ class Layout:
     istio_operator: Path
     prometheus_config: Path
     app_manifests: Path
-    dockerfile: Path = DOCKERFILE
-    build_context: Path = REPO_ROOT
+    build_context: Path  # the Croc Hunter image's (image.write_build_context)
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.build_context / "Dockerfile"
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Layout:
         return cls(kubeconfig=state_dir / "kubeconfig",
                    cluster_config=state_dir / "kind-cluster.yaml",
                    istio_operator=ISTIO_OPERATOR, prometheus_config=PROMETHEUS_CONFIG,
-                   app_manifests=state_dir / "manifests" / "croc-hunter.yaml")
+                   app_manifests=state_dir / "manifests" / "croc-hunter.yaml",
+                   build_context=state_dir / "image")
 
 
 def rollout(bins: Binaries, kubeconfig: Path, namespace: str, deployment: str, what: str) -> Step:
@@ -141,13 +144,16 @@ class KindPlatform(ClusterPlatform):
 
     def __init__(self, state_dir: Path, namespace: str = APP_NAMESPACE, *,
                  cluster_name: str = CLUSTER_NAME, keep_env: bool = False,
-                 cluster_config: Path = CLUSTER_CONFIG, build_context: Path = REPO_ROOT):
+                 cluster_config: Path = CLUSTER_CONFIG, build_context: Path | None = None):
+        """`build_context`: an image context of one's own; by default one is assembled from
+        the installed package in the state dir when the platform starts."""
         super().__init__(state_dir, namespace, keep_env)
         self.cluster_name = cluster_name
         self.base_config = Path(cluster_config)
-        self.layout = replace(Layout.in_state_dir(self.state_dir),
-                              dockerfile=Path(build_context) / "Dockerfile",
-                              build_context=Path(build_context))
+        self.layout = Layout.in_state_dir(self.state_dir)
+        self._own_context = build_context is None
+        if build_context is not None:
+            self.layout = replace(self.layout, build_context=Path(build_context))
         self.gateway_ref = gateway_ref()
         self._loaded_images: set[str] = set()
         info = self.state_dir / "kind.json"
@@ -160,6 +166,8 @@ class KindPlatform(ClusterPlatform):
     def check_machine(self) -> None:
         """Stop before anything starts when something is missing (UserError, exit 2)."""
         require("kind")
+        if self._own_context:
+            write_build_context(self.layout.build_context)
         if not self.layout.dockerfile.exists():
             raise UserError(f"{self.layout.dockerfile} is missing: the kind platform builds the "
                             "Croc Hunter image from it")

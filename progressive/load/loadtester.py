@@ -2,7 +2,7 @@
 
 A `rollout` (or `pre-rollout`) webhook points at it; it answers 202 at once and sends the
 requested load in the background with an aiohttp client, so the canary has traffic to be
-analysed. Run it with `python -m load.loadtester --port 0 --port-file F`, or in
+analysed. Run it with `python -m progressive.load.loadtester --port 0 --port-file F`, or in
 a test with `LoadTester().start()` (its own thread and event loop).
 
     POST /        the webhook payload; `metadata` (string values, as in Flagger) says what to do:
@@ -415,7 +415,7 @@ async def _serve(port: int, port_file: Path | None, allow_remote: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m load.loadtester",
+    parser = argparse.ArgumentParser(prog="python -m progressive.load.loadtester",
                                      description="Load-test webhook receiver on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
     parser.add_argument("--port-file", type=Path, help="write the bound port here")

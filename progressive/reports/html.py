@@ -1,7 +1,7 @@
 """A small self-contained HTML summary of a conformance run: always available, no Node needed.
 
 `progressive report` (progressive/commands/report.py) writes it next to the Allure HTML report,
-and on its own when Node is missing. It shows the conformance report (reports.conformance):
+and on its own when Node is missing. It shows the conformance report (progressive.reports.conformance):
 implementation, per profile the features and the tests with outcome and reason; then every PNG
 attached in the Allure results (the weight timelines and share plots), embedded as data URIs so
 the one file can be mailed or archived. Without a conformance report it lists the Allure

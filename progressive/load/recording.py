@@ -3,7 +3,7 @@
 The Locust subprocess (`load/locustfile.py`) writes one line per request,
 `t,status,latency_ms,version` (unix time at completion, HTTP status or 0 for a connection
 error, latency in ms, the `X-Version` response header or ""); the version comes last so that
-it may contain commas. `load.traffic` reads the files back while the run goes on; suites and
+it may contain commas. `progressive.load.traffic` reads the files back while the run goes on; suites and
 reports use the summaries (per-version counts, failures, the share of a version in a window,
 per-second series for plots).
 """

@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from timeouts import SuiteTimeouts
-
 from progressive.engines.base import EngineStatus
+from progressive.testing.timeouts import SuiteTimeouts
 
 POLL_S = 0.1
 

@@ -1,4 +1,4 @@
-"""Shared Given / When / Then steps of the conformance suites (fixtures in conftest.py).
+"""Given / When / Then steps of a rollout under load (the fixtures are in fixtures.py).
 
 The suites are black-box: they set a spec on the engine under test, deploy revisions, and
 observe the router's live weights (`platform.router().get_routes`), the traffic on the wire
@@ -16,20 +16,21 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import allure
-from status_timeline import StatusChange, StatusTimeline, failure_counts
-from timeouts import SuiteTimeouts
 
-from load.recording import failure_count, version_counts
-from load.timeline import WeightTimeline, join, observed_sequence
-from load.traffic import traffic
 from progressive.engines.base import EngineUnderTest
+from progressive.load.recording import failure_count, version_counts
+from progressive.load.timeline import StepShare, WeightTimeline, join, observed_sequence
+from progressive.load.traffic import traffic
 from progressive.model import load_specs
 from progressive.model.types import CanarySpec
 from progressive.platforms.base import Platform
+from progressive.resources import packaged
 from progressive.stats import DEFAULT_ALPHA
+from progressive.testing.status_timeline import StatusChange, StatusTimeline, failure_counts
+from progressive.testing.timeouts import SuiteTimeouts
 from progressive.workloads.base import AppVersion
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
+FIXTURES = packaged("fixtures") / "specs"
 LOAD_RPS = 150  # enough requests per step for the share test, light enough for 2 cores
 LOAD_USERS = 15
 AFTER_END_REQUESTS = 100  # traffic recorded after the rollout ended (the after-promotion check)
@@ -52,8 +53,11 @@ class Observation:
     """What a rollout under load looked like from outside."""
 
     def __init__(self, spec: CanarySpec, timeline: WeightTimeline, run, status, events,
-                 done_at: float | None = None, statuses: list[StatusChange] | None = None):
+                 done_at: float | None = None, statuses: list[StatusChange] | None = None,
+                 initial: AppVersion | None = None, release: AppVersion | None = None):
         self.spec = spec
+        self.initial = initial  # what ran before the rollout
+        self.release = release  # what was rolled out
         self.timeline = timeline
         self.run = run
         self.status = status
@@ -67,13 +71,23 @@ class Observation:
         return self.run.records
 
     def weights_seen(self) -> list[int]:
+        """The canary weights the router held, in order, each change once."""
         return observed_sequence(self.timeline)
 
-    def step_shares(self, canary_version: str, alpha: float = DEFAULT_ALPHA,
-                    until: float | None = None):
-        """Observed canary share per weight step (requests completed before `until`)."""
+    def phases(self) -> list[str]:
+        """The reported phases, in order, each change once."""
+        seen = [c.phase for c in self.statuses]
+        return [p for i, p in enumerate(seen) if i == 0 or seen[i - 1] != p]
+
+    def step_shares(self, canary_version: str | None = None, alpha: float = DEFAULT_ALPHA,
+                    until: float | None = None) -> list[StepShare]:
+        """Per weight step: requests seen, the canary's share and its acceptance interval at
+        false-alarm probability `alpha` (requests completed before `until`). The canary is
+        the rolled-out release unless `canary_version` says otherwise."""
+        version = canary_version or (self.release.version if self.release else None)
+        assert version, "which version is the canary's? pass canary_version"
         records = self.records if until is None else self.records.between(0.0, until)
-        return join(self.timeline, records, canary_version=canary_version,
+        return join(self.timeline, records, canary_version=version,
                     guard_s=self.timeouts.route_update_s, alpha=alpha)
 
     def promotion_started(self) -> float:
@@ -117,77 +131,6 @@ class Observation:
 
     def versions(self) -> dict[str, int]:
         return version_counts(self.records)
-
-
-class GateServer:
-    """A webhook receiver the test steers: each path answers `open` (200) or `closed` (403).
-
-    Runs aiohttp on 127.0.0.1 in a thread; records every call (path, payload) so a test can
-    see which hooks the engine called, in which phase.
-    """
-
-    def __init__(self) -> None:
-        import asyncio
-        import threading
-
-        self.answers: dict[str, int] = {}
-        self.calls: list[tuple[str, dict, float]] = []  # (path, payload, unix time)
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True, name="gate-server")
-        self._thread.start()
-        if not self._ready.wait(SuiteTimeouts.machine_s):
-            raise RuntimeError("gate server did not start")
-
-    def _serve(self) -> None:
-        import asyncio
-
-        from aiohttp import web
-
-        async def handle(request: web.Request) -> web.Response:
-            try:
-                payload = await request.json()
-            except ValueError:
-                payload = {}
-            self.calls.append((request.path, payload, time.time()))
-            return web.Response(status=self.answers.get(request.path, 200))
-
-        async def start() -> None:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", handle)
-            runner = self._runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(start())
-        self._loop.run_forever()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self, path: str) -> None:
-        self.answers[path] = 403
-
-    def open(self, path: str) -> None:
-        self.answers[path] = 200
-
-    def called(self, path: str) -> int:
-        return sum(1 for p, _, _ in self.calls if p == path)
-
-    def first_call(self, path: str) -> float:
-        """When `path` was first called (unix time)."""
-        return min(t for p, _, t in self.calls if p == path)
-
-    def stop(self) -> None:
-        import asyncio
-
-        stopped = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-        stopped.result(SuiteTimeouts.machine_s)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(SuiteTimeouts.machine_s)
 
 
 def holds(condition, duration: float, what: str, poll: float) -> None:
@@ -243,7 +186,7 @@ def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpe
         load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
                                timeout=t.requests_s(AFTER_END_REQUESTS, rps))
     obs = Observation(scaled, timeline, load, status, engine.events(), done_at,
-                      statuses.changes())
+                      statuses.changes(), initial, new)
     attach_json("events", obs.events)
     attach_json("status changes", [dataclasses.asdict(c) for c in obs.statuses])
     attach_json("weights seen", obs.weights_seen())

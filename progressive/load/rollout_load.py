@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from load.recording import is_failure
-from load.traffic import LoadError, TrafficRun, traffic
 from progressive.errors import UserError
+from progressive.load.recording import is_failure
+from progressive.load.traffic import LoadError, TrafficRun, traffic
 
 LOAD_START_TIMEOUT_S = 60.0  # Locust's first request (Python + gevent start-up)
 USERS_PER_RPS = 0.1  # 10 req/s per Locust user, at most MAX_USERS users

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from load.recording import Records
+from progressive.load.recording import Records
 from progressive.stats import DEFAULT_ALPHA, acceptance_interval
 
 POLL_INTERVAL_S = 0.05

@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from load.recording import RecordFileReader, Records
-from load.shapes import Shape
+from progressive.load.recording import RecordFileReader, Records
+from progressive.load.shapes import Shape
 from progressive.processes import (
     LOOPBACK,
     ManagedProcess,
@@ -316,7 +316,7 @@ def traffic(
     """Run Locust against `url` for the duration of the block (or `duration_s`, whole seconds).
 
     `rps` is the total target rate split over `users` (0: as fast as they can); `shape` a
-    ConstantShape / StepShape / SpikeShape from load.shapes; `workers` > 0 for distributed mode.
+    ConstantShape / StepShape / SpikeShape from progressive.load.shapes; `workers` > 0 for distributed mode.
     Extra `options` go to TrafficRun (spawn_rate, workdir, locustfile, startup_timeout).
     After the block: `run.records` (every request) and `run.totals` (Locust's --json-file).
     """

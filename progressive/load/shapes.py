@@ -4,7 +4,7 @@ Pacing is per user (`load/locustfile.py`: each user runs at PROGRESSIVE_RPS / PR
 requests per second), so a shape that changes the number of users changes the request rate in
 proportion: `rps` is the total rate at `users` users, a spike to 3x the users is 3x the rate.
 
-| shape | environment (set by `load.traffic` from the dataclass) | users at time t |
+| shape | environment (set by `progressive.load.traffic` from the dataclass) | users at time t |
 |---|---|---|
 | constant | PROGRESSIVE_USERS | `users` |
 | step | PROGRESSIVE_STEP_USERS, PROGRESSIVE_STEP_S, PROGRESSIVE_USERS | `step_users` more every `step_s`, capped at `users` |

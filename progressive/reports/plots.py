@@ -7,7 +7,7 @@ figure state and no backend switch; matplotlib is imported only when a plot is d
 importing `reports` stays cheap.
 
 Every share is in percent of the requests answered by some version (connection errors and other
-records with no version are left out); acceptance intervals come from load.timeline.join
+records with no version are left out); acceptance intervals come from progressive.load.timeline.join
 (progressive.stats.acceptance_interval: exact binomial, false-alarm probability `alpha`).
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from load.recording import Records, per_second
-from load.timeline import StepShare, WeightStep, WeightTimeline, join
+from progressive.load.recording import Records, per_second
+from progressive.load.timeline import StepShare, WeightStep, WeightTimeline, join
 
 WEIGHT_COLOUR = "#1f6fb4"
 SHARE_COLOUR = "#2a9d4b"
@@ -168,7 +168,7 @@ def attach_rollout_plots(timeline: WeightTimeline | list[WeightStep], records: R
     or to a temporary directory removed after attaching (Allure copies what it attaches).
     Outside an Allure run the attachments are silently dropped. Returns the paths written.
     """
-    from reports.allure_helpers import attach_file
+    from progressive.reports.allure_helpers import attach_file
 
     steps = timeline.steps if isinstance(timeline, WeightTimeline) else list(timeline)
     if shares is None:
