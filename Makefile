@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install prometheus k8s-tools conformance test unit bench lint clean
+.PHONY: install prometheus k8s-tools conformance test unit bench lint wheel-check clean
 
 install: $(STAMP) prometheus k8s-tools
 
@@ -42,5 +42,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The product as users install it: sdist + wheel, twine check, the wheel in a fresh venv run
+# from an empty directory (conformance subset, render, the example project): about 3 min.
+wheel-check: install
+	bash scripts/wheel-check.sh
+
 clean:
-	rm -rf $(VENV) .progressive reports/out .pytest_cache
+	rm -rf $(VENV) .progressive reports/out .pytest_cache dist build progressive.egg-info

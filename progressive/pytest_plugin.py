@@ -28,6 +28,7 @@ pytest_plugins = ("progressive.testing.fixtures",)
 UNSUPPORTED_PREFIX = "unsupported:"
 results_key = pytest.StashKey[dict]()
 settings_key = pytest.StashKey[dict]()
+deselected_key = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,6 +118,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"{UNSUPPORTED_PREFIX} {', '.join(missing)}"))
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Conformance tests left out by -k/-m: named in the report, which is then no full claim."""
+    for item in items:
+        info = conformance_info(item)
+        if info is not None:
+            item.config.stash.setdefault(deselected_key, []).append(info["name"])
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
@@ -174,7 +183,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if report_path and results:
         from progressive.reports.conformance import write_report
 
-        write_report(Path(report_path), results, config.stash[settings_key], versions)
+        write_report(Path(report_path), results, config.stash[settings_key], versions,
+                     deselected=config.stash.get(deselected_key, []))
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         from progressive.reports.allure_helpers import write_environment

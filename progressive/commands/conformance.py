@@ -148,6 +148,9 @@ def register(app: typer.Typer) -> None:
             )
         if report["result"] != "success":
             console.print(f"[yellow]extended profiles: {report['result']}[/]")
+        if report.get("deselected"):
+            console.print(f"[yellow]a subset: {len(report['deselected'])} conformance tests were "
+                          "not selected (-k/-m), so this run is no full conformance claim[/]")
 
 
 def _html_report(console: Console, allure_dir: Path, report_dir: Path) -> None:

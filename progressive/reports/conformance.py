@@ -6,6 +6,7 @@
     date: ...
     timeScale: 0.1
     result: success | partial | failure
+    deselected: [names]      (only when -k/-m left conformance tests out: not a full claim)
     profiles:
       - name: core
         result: success
@@ -39,7 +40,8 @@ def profile_result(outcomes: list[str]) -> str:
     return "success"
 
 
-def build_report(results: dict, settings: dict, versions: dict) -> dict:
+def build_report(results: dict, settings: dict, versions: dict,
+                 deselected: list[str] | None = None) -> dict:
     """The conformance report as a dict: implementation (engine, platform, versions), one entry
     per profile with its result and tests, and the run's overall result."""
     profiles: dict[str, list[dict]] = {}
@@ -88,13 +90,15 @@ def build_report(results: dict, settings: dict, versions: dict) -> dict:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "timeScale": settings.get("time_scale"),
         "result": overall,
+        **({"deselected": sorted(set(deselected))} if deselected else {}),
         "profiles": out_profiles,
     }
 
 
-def write_report(path: Path, results: dict, settings: dict, versions: dict) -> dict:
+def write_report(path: Path, results: dict, settings: dict, versions: dict,
+                 deselected: list[str] | None = None) -> dict:
     """Build the report and write it as YAML atomically (a reader never sees half of it)."""
-    report = build_report(results, settings, versions)
+    report = build_report(results, settings, versions, deselected)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(yaml.safe_dump(report, sort_keys=False))

@@ -88,3 +88,22 @@ def test_time_scale_defaults_to_one_on_a_cluster(pytester: pytest.Pytester):
     _, report = run(pytester, "--platform=kind")
     assert report["timeScale"] == 1.0
     assert report["implementation"]["platform"] == "kind"
+
+
+def test_a_subset_names_the_tests_it_left_out(pytester: pytest.Pytester):
+    result, report = run(pytester, "-k", "steps or mirror")
+    result.assert_outcomes(passed=2)
+    assert report["deselected"] == ["skipped-here", "split"]  # no full conformance claim
+    assert outcomes(report) == {"steps": "passed", "mirror": "passed"}
+
+
+def test_a_full_run_has_no_deselected_entry(pytester: pytest.Pytester):
+    _, report = run(pytester)
+    assert "deselected" not in report
+
+
+def test_the_rollout_fixtures_come_with_the_plugin(pytester: pytest.Pytester):
+    result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*fixtures defined from progressive.testing.fixtures*",
+                                 "rollout -- *", "rollout_under_load -- *",
+                                 "module_rollout [[]module scope[]] -- *"])
