@@ -9,7 +9,7 @@ the engine's ticks (the spec's interval, threshold, progress deadline and hook t
 multiplied by the time scale) or a number of requests at the load's rate. What no spec paces
 (a process starting on a loaded 2-core machine, a route change reaching the data plane) is a
 named allowance here and nowhere else, and does not move with the time scale.
-Used by conformance_support.py and the suite modules; tests/suites/test_suite_timeouts.py
+Used by rollouts.py and the suite modules; tests/suites/test_suite_timeouts.py
 shows which bounds move with the time scale.
 """
 

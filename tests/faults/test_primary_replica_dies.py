@@ -33,6 +33,21 @@ pytestmark = pytest.mark.integration
 
 ATTEMPTS = 3  # a replica replaced between two ticks was not seen by the engine: kill again
 REPLACE_BOUND_S = RESTART_BACKOFF_S[-1] + SUPERVISE_EVERY_S + BIND_TIMEOUT_S
+# Kill this long before the next tick is due: less than the first restart back-off, so the
+# replica is still down when that tick checks the primary's readiness.
+LEAD_S = RESTART_BACKOFF_S[0] / 2
+
+
+def just_before_the_next_tick(run) -> None:
+    """Ticks are fixed-rate, one interval apart: from the start of the latest one, wait until
+    LEAD_S before the next is due. (A kill at a random moment is replaced between two ticks
+    about half the time at time scale 0.1, and the engine never sees it.)"""
+    interval = run.spec.analysis.interval_s
+    tick = run.wait_event(lambda e: e["action"] == "tick", since=time.time() - interval,
+                          timeout=3 * interval, what="a tick")
+    due = tick["t"] + interval * (1 + int((time.time() - tick["t"]) // interval)) - LEAD_S
+    wait_until(lambda: time.time() >= due, timeout=2 * interval, what="the moment to kill",
+               poll=0.01, max_poll=0.01)
 
 
 def replica(state_dir, namespace: str, workload: str, index: int = 0,
@@ -61,6 +76,7 @@ def test_a_dead_primary_replica_makes_the_engine_wait_and_is_replaced(rollout, f
             if run.engine.status().canary_weight >= top:
                 return  # the next tick may promote: a new generation would replace the replica
             old = replica(state, ns, primary)
+            just_before_the_next_tick(run)
             kill = {"killed": sigkill(old["pid"]), "pid": old["pid"], "port": old["port"]}
             kills.append(kill)
 

@@ -4,7 +4,7 @@
 istioctl), then runs the steps of `kind_plan` in order: the cluster from
 fixtures/kind/cluster.yaml through pytest-kind's KindCluster (binaries from PATH, never
 downloaded), Istio with istioctl, Istio's Prometheus addon (scraping every second, published on
-a NodePort), the Croc Hunter image built from the repository's Dockerfile and loaded with
+a NodePort), the Croc Hunter image built from the packaged Dockerfile (kind/image.py) and loaded with
 `kind load docker-image`, and Croc Hunter itself; it ends with a bounded wait until the gateway
 serves it from the host. An existing cluster of the same name is reused (that is how
 `--keep-env` runs continue); `down()` deletes the cluster unless `keep_env`.
