@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/lint-imports
 
 # The product as users install it: sdist + wheel, twine check, the wheel in a fresh venv run
-# from an empty directory (conformance subset, render, the example project): about 3 min.
+# from an empty directory (conformance subset, render, the example project): about 2 min.
 wheel-check: install
 	bash scripts/wheel-check.sh
 

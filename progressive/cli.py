@@ -91,10 +91,10 @@ def _hear_sigint() -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     err = Console(stderr=True)
-    _register_commands()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # teardown as on Ctrl-C
     sigint_was_ignored = False
     try:
+        _register_commands()  # a broken install (missing package data) is a UserError
         sigint_was_ignored = _hear_sigint()
         rc = app(args=argv, standalone_mode=False)
     except UserError as exc:

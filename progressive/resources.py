@@ -23,10 +23,13 @@ CACHE_ENV = "PROGRESSIVE_CACHE_DIR"
 
 def packaged(name: str) -> Path:
     """The shipped directory `name` ("suites", "fixtures"): inside the installed package, or
-    at the top of the checkout this package was imported from."""
-    for where in (PACKAGE / name, PACKAGE.parent / name):
-        if where.is_dir():
-            return where
+    at the top of the checkout this package was imported from (a directory holding our
+    pyproject.toml: site-packages may hold an unrelated package of the same name)."""
+    if (PACKAGE / name).is_dir():
+        return PACKAGE / name
+    checkout = PACKAGE.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
     raise UserError(f"{name}/ is missing from the installed package at {PACKAGE}; "
                     "reinstall progressive (pip install --force-reinstall progressive)")
 
@@ -40,4 +43,4 @@ def cache_dir(*parts: str) -> Path:
     """A directory under the user cache (not created here)."""
     root = os.environ.get(CACHE_ENV) or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "progressive"
-    return Path(root).expanduser().joinpath(*parts)
+    return Path(root).expanduser().resolve().joinpath(*parts)

@@ -63,6 +63,11 @@ done
 echo "render: $(find rendered -type f | wc -l) files, the image context included"
 
 say "progressive tools install"
+"$venv/python" -c '
+from progressive.platforms.k8s_local.tools import MODULES
+found = sorted(p.parent.name for p in MODULES.glob("*/go.mod") if (p.parent / "go.sum").is_file())
+assert found == ["etcd", "flagger", "k8s"], found
+print("wrapper modules in the installed package:", ", ".join(found))'
 "$venv/progressive" tools install
 
 say "examples/team-repo with the installed plugin"

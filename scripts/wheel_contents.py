@@ -6,11 +6,12 @@ The wheel: `progressive` is its only top-level package; it carries the suites, e
 the repository's fixtures/, the Croc Hunter Dockerfile and app files, the locustfile, the
 k8s-local wrapper modules, the console script and the pytest11 entry point. Neither archive
 carries run output (reports, Allure results, state dirs, caches, built tools). Prints a summary;
-exit 1 with every problem otherwise. tests/test_packaging.py uses `problems` on a fresh build.
+exit 1 with every problem otherwise. tests/packaging/test_wheel.py uses it on a fresh build.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tarfile
 import zipfile
@@ -26,11 +27,19 @@ REQUIRED = (
     "progressive/platforms/k8s_local/modules/etcd/go.mod",
     "progressive/platforms/k8s_local/modules/flagger/go.mod",
     "progressive/testing/__init__.py", "progressive/suites/__init__.py",
+    "progressive/suites/conformance.ini", "progressive/py.typed",
 )
 # Run output and local state: never in an archive.
 GENERATED = ("/out/", "allure-results", "allure-report", "conformance.yaml", "junit.xml",
              "__pycache__", ".pyc", "/.npm/", ".progressive/", ".tools/", "/.pytest_cache/",
              "/build/")
+
+
+def tracked(top: str) -> set[str]:
+    """The files git tracks under `top` (relative to it); a stray local file is no fixture."""
+    out = subprocess.run(["git", "ls-files", top], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    return {line.removeprefix(f"{top}/") for line in out.splitlines() if line}
 
 
 def _generated(names: list[str]) -> list[str]:
@@ -48,9 +57,7 @@ def wheel_problems(wheel: Path) -> tuple[list[str], list[str]]:
     suites = {p.name for p in (REPO / "suites").glob("*.py")}
     problems += [f"missing suite {s}" for s in sorted(suites)
                  if f"progressive/suites/{s}" not in names]
-    fixtures = {p.relative_to(REPO / "fixtures").as_posix()
-                for p in (REPO / "fixtures").rglob("*") if p.is_file()
-                and "__pycache__" not in p.parts}
+    fixtures = tracked("fixtures")
     problems += [f"missing fixture {f}" for f in sorted(fixtures)
                  if f"progressive/fixtures/{f}" not in names]
     problems += [f"run output in the wheel: {n}" for n in _generated(names)]

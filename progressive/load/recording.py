@@ -1,6 +1,6 @@
 """Per-request records: the line format, reading (whole or incremental), merging, summaries.
 
-The Locust subprocess (`load/locustfile.py`) writes one line per request,
+The Locust subprocess (`progressive/load/locustfile.py`) writes one line per request,
 `t,status,latency_ms,version` (unix time at completion, HTTP status or 0 for a connection
 error, latency in ms, the `X-Version` response header or ""); the version comes last so that
 it may contain commas. `progressive.load.traffic` reads the files back while the run goes on; suites and

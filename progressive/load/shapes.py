@@ -1,6 +1,6 @@
 """Load shapes: how many Locust users run at time t of a run (constant, step, spike).
 
-Pacing is per user (`load/locustfile.py`: each user runs at PROGRESSIVE_RPS / PROGRESSIVE_USERS
+Pacing is per user (`progressive/load/locustfile.py`: each user runs at PROGRESSIVE_RPS / PROGRESSIVE_USERS
 requests per second), so a shape that changes the number of users changes the request rate in
 proportion: `rps` is the total rate at `users` users, a spike to 3x the users is 3x the rate.
 

@@ -49,6 +49,7 @@ def assert_promoted(obs: Observation) -> None:
     every answer comes from the new release."""
     assert obs.status.phase == "Succeeded", f"phase {obs.status.phase}\n{obs.explain()}"
     weights = obs.weights_seen()
+    assert weights, "the router's weights were never read (see the timeline's errors)"
     assert weights[-1] == 0, f"routes are not back on the primary: weights seen {weights}"
     assert obs.release is not None and obs.done_at is not None
     tail = obs.records.between(obs.done_at, float("inf"))
@@ -56,21 +57,25 @@ def assert_promoted(obs: Observation) -> None:
     assert tail and not wrong, f"after the promotion the gateway still answers {wrong}"
 
 
-def assert_rolled_back(obs: Observation) -> None:
+def assert_rolled_back(obs: Observation, by_failed_checks: bool = True) -> None:
     """Failed; routes back at 100/0 before the canary reached its maximum weight; no request
-    the primary answered failed; and, when failed checks caused it, rolled back at exactly the
-    spec's threshold and within rollback_bound of the failures that began it."""
+    the primary answered failed; and, `by_failed_checks` (a release that answers errors or is
+    slow), rolled back at exactly the spec's threshold of failed checks and within
+    rollback_bound of the failures that began it. Pass False for a rollback with another
+    cause (a progress deadline, a `rollback` webhook)."""
     spec = obs.spec
     assert obs.status.phase == "Failed", f"phase {obs.status.phase}\n{obs.explain()}"
     weights = obs.weights_seen()
+    assert weights, "the router's weights were never read (see the timeline's errors)"
     assert weights[-1] == 0, f"routes are not back at 100/0 on the primary: {weights}"
     assert max(weights) < spec.analysis.effective_max_weight(), "the canary reached max weight"
     bad = obs.release.version if obs.release else None
     bystanders = [r for r in obs.records if r.version != bad and is_failure(r.status)]
     assert not bystanders, f"{len(bystanders)} requests failed on the primary during the rollback"
-    counted = obs.failure_counted()
-    if not counted:
+    if not by_failed_checks:
         return
+    counted = obs.failure_counted()
+    assert counted, f"no failed check was counted before the rollback\n{obs.explain()}"
     most = max(c.failed_checks for c in obs.statuses)
     assert most == spec.analysis.threshold, (
         f"rolled back at {most} failed checks, threshold {spec.analysis.threshold}")

@@ -62,7 +62,8 @@ def rollout(platform, pytestconfig: pytest.Config, time_scale: float,
 
     `spec` is a Canary file (or a CanarySpec); it runs at `start`, then `to` is deployed while
     Locust sends `rps` requests per second through the gateway, and the call returns when the
-    engine reports the rollout Succeeded or Failed. The spec moves into the test's own namespace
+    engine reports the rollout Succeeded or Failed. Each call starts afresh (the previous
+    call's engine, routes and workloads are removed first). The spec moves into the test's own namespace
     so that no two tests share routes or metrics. Every wait is bounded by the spec's own
     timing (progressive.testing.SuiteTimeouts).
 
@@ -71,15 +72,21 @@ def rollout(platform, pytestconfig: pytest.Config, time_scale: float,
             assert_promoted(obs)
     """
     here = request.path.parent
-    run, stack = _rollouts(platform, pytestconfig, time_scale, (tmp_path / f"engine-{i}" for i in range(100)))
+    dirs = (tmp_path / f"engine-{i}" for i in range(100))
+    current = ExitStack()
 
     def roll(spec: str | Path | CanarySpec, to: str | AppVersion, *,
              start: str | AppVersion = "v1", rps: float = LOAD_RPS) -> Observation:
+        nonlocal current
+        current.close()  # a second call starts afresh: the first engine and its workloads go
+        run, current = _rollouts(platform, pytestconfig, time_scale, dirs)
         canary = dataclasses.replace(canary_spec(spec, here), namespace=namespace)
         return run(canary, _as_release(start), _as_release(to), rps=rps)
 
-    with stack:
+    try:
         yield roll
+    finally:
+        current.close()
 
 
 @pytest.fixture

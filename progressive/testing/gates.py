@@ -22,10 +22,17 @@ class GateServer:
         self.calls: list[tuple[str, dict, float]] = []  # (path, payload, unix time)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, daemon=True, name="gate-server")
         self._thread.start()
-        if not self._ready.wait(SuiteTimeouts.machine_s):
-            raise RuntimeError("gate server did not start")
+        if not self._ready.wait(SuiteTimeouts.machine_s) or self._failed is not None:
+            raise RuntimeError(f"the gate server did not start: {self._failed!r}")
+
+    def __enter__(self) -> GateServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _serve(self) -> None:
         import asyncio
@@ -50,8 +57,15 @@ class GateServer:
             self._ready.set()
 
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(start())
+        try:
+            self._loop.run_until_complete(start())
+        except BaseException as exc:  # noqa: BLE001 - reported by __init__, which waits
+            self._failed = exc
+            self._ready.set()
+            self._loop.close()
+            return
         self._loop.run_forever()
+        self._loop.close()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -99,7 +99,8 @@ def test_the_tools_dir_follows_the_cache_env(tmp_path, monkeypatch):
     assert tools.tools_dir() == tmp_path / "tools"
     with pytest.raises(MissingBinary, match="progressive tools install") as missing:
         tool_path("etcd")
-    assert str(tmp_path / "tools" / "bin" / "etcd") in str(missing.value)
+    pinned = tools.versions()["etcd"]
+    assert str(tmp_path / "tools" / f"etcd-{pinned}" / "etcd") in str(missing.value)
 
 
 def test_the_wrapper_is_copied_into_the_cache_and_the_package_holds_only_its_files(tmp_path):

@@ -5,9 +5,11 @@ suites, fixtures, Dockerfile, locustfile and wrapper modules, and no run output
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -56,11 +58,27 @@ def test_the_wheel_holds_the_product_and_no_run_output(wheel):
     assert "progressive/suites/test_canary_stepping.py" in names
 
 
-def test_run_output_in_the_tree_stays_out_of_the_wheel(tmp_path):
-    """Output a local run leaves where it used to be picked up is recognised as such."""
+def test_output_a_run_leaves_in_the_tree_stays_out_of_the_wheel(tmp_path):
+    """A copy of the tracked tree with a run's leftovers planted where they used to be
+    picked up (reports/out, __pycache__, a state dir) builds a wheel without them."""
     contents = _contents_module()
-    leftovers = ["progressive/reports/out/conformance.yaml",
-                 "progressive/reports/out/allure-results/x-result.json",
-                 "progressive/load/__pycache__/traffic.cpython-311.pyc"]
-    assert contents._generated(leftovers) == leftovers
-    assert contents._generated(["progressive/fixtures/specs/seed-canary.yaml"]) == []
+    src = tmp_path / "src"
+    for rel in subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.splitlines():
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
+    planted = ["progressive/reports/out/conformance.yaml", "reports/out/junit.xml",
+               "progressive/load/__pycache__/traffic.cpython-311.pyc",
+               "fixtures/specs/__pycache__/x.pyc", "progressive/.progressive/platform.json"]
+    for rel in planted:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("left over\n")
+    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation",
+                           "--outdir", str(tmp_path / "dist"), str(src)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert contents._generated(names) == []
+    assert not [n for n in names if "left over" in n or n.endswith(".pyc")]

@@ -30,7 +30,7 @@ from progressive import processes
 from progressive.errors import EnvironmentFailed, MissingBinary
 from progressive.fsutil import atomic_write
 from progressive.platforms.k8s_local.pki import ADMIN_USER, Pki, ensure_pki
-from progressive.platforms.k8s_local.tools import GO_DL, MIN_GO, tools_dir
+from progressive.platforms.k8s_local.tools import GO_DL, MIN_GO, tools_dir, versions
 from progressive.processes import LOOPBACK, ManagedProcess, free_port
 from progressive.waiting import wait_until
 
@@ -55,10 +55,16 @@ def build_hint(kubernetes_version: str | None = None) -> str:
 
 
 def tool_path(name: str, version: str | None = None, tools: Path | None = None) -> Path:
-    """A built tool: `TOOLS/bin/NAME` (the pinned version) or `TOOLS/k8s-VERSION/NAME`, TOOLS
-    being `tools_dir()` unless given."""
+    """A built tool of the release this package pins (or Kubernetes `version`):
+    `TOOLS/k8s-VERSION/NAME`, `TOOLS/etcd-VERSION/etcd`, `TOOLS/flagger-VERSION/flagger`, TOOLS
+    being `tools_dir()` unless given. Never `TOOLS/bin`: the cache is shared by every install,
+    and bin/ points at whichever pins built last."""
     tools = tools_dir() if tools is None else tools
-    path = tools / f"k8s-{version}" / name if version else tools / "bin" / name
+    pins = versions()
+    if name in ("etcd", "flagger"):
+        path = tools / f"{name}-{pins[name]}" / name
+    else:
+        path = tools / f"k8s-{version or pins['kubernetes']}" / name
     if not path.exists():
         raise MissingBinary(str(path), build_hint(version))
     return path

@@ -105,8 +105,16 @@ def go_env() -> dict[str, str]:
     return {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
 
 
+GO_TIMEOUT_S = 45 * 60.0  # a cold Kubernetes build on 2 cores takes about 8 min
+
+
 def run_go(args: list[str], cwd: Path) -> str:
-    proc = subprocess.run(["go", *args], cwd=cwd, env=go_env(), capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["go", *args], cwd=cwd, env=go_env(), capture_output=True,
+                              text=True, timeout=GO_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BuildFailed(f"`go {' '.join(args[:3])} ...` in {cwd} did not finish in "
+                          f"{GO_TIMEOUT_S / 60:.0f} min") from None
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise BuildFailed(f"`go {' '.join(args[:3])} ...` in {cwd} failed:\n{tail}")
@@ -248,7 +256,9 @@ def copy_crds(pins: dict, tools: Path, done: Installed) -> None:
         src = module_dir(path, version, cwd) / inside
         if not src.is_file():
             raise BuildFailed(f"{inside} is not in {path}@v{version}")
-        shutil.copyfile(src, dest)
+        partial = dest.with_name(f".{dest.name}.partial")
+        shutil.copyfile(src, partial)
+        os.replace(partial, dest)  # an interrupted copy is never taken for a done one
         say(f"CRDs: {dest.name} from {path}@v{version}")
         done.built.append(f"CRDs {dest.name}")
 
