@@ -29,6 +29,10 @@ UNSUPPORTED_PREFIX = "unsupported:"
 results_key = pytest.StashKey[dict]()
 settings_key = pytest.StashKey[dict]()
 deselected_key = pytest.StashKey[list]()
+versions_key = pytest.StashKey[dict]()
+# The conformance entry of a test, carried on its reports: xdist ships a report's extra
+# attributes from a worker to the controller, which writes the report.
+ENTRY_ATTR = "progressive_conformance"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "integration: starts real Envoy/Prometheus/app processes")
     config.stash[results_key] = {}
+    config.pluginmanager.register(_Collector(config), "progressive-collector")
     config.stash[settings_key] = {
         "platform": config.getoption("--platform"),
         "engine": config.getoption("--engine"),
@@ -126,14 +131,23 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
             item.config.stash.setdefault(deselected_key, []).append(info["name"])
 
 
+def _nodeid(item: pytest.Item) -> str:
+    """The test's node id, without the `@group` xdist's loadgroup appends to it."""
+    group = item.get_closest_marker("xdist_group")
+    suffix = f"@{group.args[0] if group.args else group.kwargs.get('name')}" if group else ""
+    return item.nodeid.removesuffix(suffix) if suffix else item.nodeid
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     info = conformance_info(item)
     if info is None:
         return report
-    results = item.config.stash[results_key]
-    entry = results.setdefault(item.nodeid, {**info, "nodeid": item.nodeid, "outcome": "passed"})
+    entries = item.config.stash.setdefault(_entries_key, {})
+    nodeid = _nodeid(item)
+    entry = entries.setdefault(nodeid, {**info, "features": list(info["features"]),
+                                        "nodeid": nodeid, "outcome": "passed"})
     if report.skipped:
         reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         reason = reason.removeprefix("Skipped: ")
@@ -147,7 +161,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if report.when == "call":
             _collect_diagnostics(item)
     entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)
+    setattr(report, ENTRY_ATTR, dict(entry))  # the entry so far, this phase included
     return report
+
+
+_entries_key = pytest.StashKey[dict]()
+
+
+class _Collector:
+    """Gathers the conformance entries where the report is written: in the one pytest process,
+    or on xdist's controller from every worker's reports (and their deselected tests and
+    platform versions, sent at the end of each worker's session)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        entry = getattr(report, ENTRY_ATTR, None)
+        if entry is not None:
+            self.config.stash[results_key][entry["nodeid"]] = entry
+        elif report.failed and str(report.when) == "???":  # xdist: its worker crashed
+            self.config.stash[results_key][report.nodeid] = {
+                "name": report.nodeid, "description": "a test whose worker crashed",
+                "features": [], "profile": "core", "nodeid": report.nodeid,
+                "outcome": "failed", "reason": str(report.longrepr)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        out = getattr(node, "workeroutput", {})
+        self.config.stash.setdefault(deselected_key, []).extend(out.get("progressive_deselected", []))
+        if out.get("progressive_versions"):
+            self.config.stash[versions_key] = out["progressive_versions"]
 
 
 def _collect_diagnostics(item: pytest.Item) -> None:
@@ -169,17 +213,20 @@ def _collect_diagnostics(item: pytest.Item) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if hasattr(config, "workerinput"):  # xdist workers do not write reports
-        return
-    results = config.stash.get(results_key, {})
-    report_path = config.getoption("--conformance-report")
     platform = config.stash.get(_platform_key, None)
-    versions = {}
+    versions = config.stash.get(versions_key, {})
     if platform is not None:
         try:
             versions = platform.versions()
         except Exception:  # noqa: BLE001
             versions = {}
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller writes the reports
+        out = config.workeroutput  # type: ignore[attr-defined]  # set by xdist on workers
+        out["progressive_deselected"] = config.stash.get(deselected_key, [])
+        out["progressive_versions"] = versions
+        return
+    results = config.stash.get(results_key, {})
+    report_path = config.getoption("--conformance-report")
     if report_path and results:
         from progressive.reports.conformance import write_report
 
@@ -222,7 +269,9 @@ def as_run(pytestconfig: pytest.Config, time_scale: float):
 def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory):
     """The platform under test for the whole session (progressive/session.py): attached when
     `progressive up` runs one in --progressive-state-dir, else started, and stopped at the end
-    unless --keep-env."""
+    unless --keep-env. An xdist worker given a state dir only attaches: workers sharing one
+    platform must not each start (and stop) it; `progressive conformance --workers N` starts it
+    before them."""
     from progressive.session import platform_session
 
     state = pytestconfig.getoption("--progressive-state-dir")
@@ -230,6 +279,7 @@ def platform(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFacto
     with platform_session(pytestconfig.getoption("--platform"), state_dir,
                           keep=pytestconfig.getoption("--keep-env"),
                           kubernetes_version=pytestconfig.getoption("--kubernetes-version"),
+                          attach_only=bool(state) and hasattr(pytestconfig, "workerinput"),
                           ) as session:
         pytestconfig.stash[_platform_key] = session.platform
         yield session.platform

@@ -46,12 +46,13 @@ def _quiet(_: str) -> None:
 
 @contextmanager
 def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
-                     keep: bool = False, kubernetes_version: str | None = None
-                     ) -> Iterator[Session]:
+                     keep: bool = False, kubernetes_version: str | None = None,
+                     attach_only: bool = False) -> Iterator[Session]:
     """The platform `name` for the block: attached when a local one runs in `state_dir`,
     otherwise started (after a crashed run's leftovers are stopped) and, unless `keep`,
     stopped at the end. `kubernetes_version`: a release built beside the pinned one, on
-    k8s-local (`progressive tools install --kubernetes-version X.Y.Z`)."""
+    k8s-local (`progressive tools install --kubernetes-version X.Y.Z`). `attach_only`: never
+    start or stop one (a process sharing a platform another one owns)."""
     state_dir = Path(state_dir)
     try:
         attached = _attach(name, state_dir)
@@ -60,6 +61,11 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
             attached.wait_for_metrics()  # at once, unless `progressive up` has just started it
             yield Session(attached, owned=False)
             return
+        if attach_only:
+            raise UserError(f"no {name} platform runs in {state_dir} to share"
+                            + ("" if name == "local" else
+                               f" (test workers share only a local platform; run {name} with "
+                               "one worker)"))
         options: dict[str, object] = ({"die_with_parent": not keep} if name == "local"
                                       else {"keep_env": keep})
         if kubernetes_version:

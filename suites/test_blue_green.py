@@ -134,7 +134,8 @@ def test_shipper_steps_switch_and_roll_back(platform: Platform, engine: EngineUn
     last = len(shipper.steps) - 1
     with ExitStack() as stack:
         timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(release.as_canary)))
-        run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS))
+        run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS,
+                                          host_header=platform.gateway_host(release.as_canary)))
         run.wait_for_requests(50, timeout=t.requests_s(50, LOAD_RPS))
         assert release.advance_to(0), release.last_error  # staging: green up, no traffic
         green_direct = workloads.endpoints(release.contender)

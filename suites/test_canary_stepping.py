@@ -27,6 +27,7 @@ def seed_rollout(module_rollout):
     return module_rollout(load_spec("seed-canary.yaml", NAMESPACE), V1, V2)
 
 
+@pytest.mark.xdist_group("seed-canary")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "canary-stepping",
     "the router walks exactly the weights the seed's Canary implies and the canary is promoted",
@@ -39,6 +40,7 @@ def test_weights_walk_the_steps_and_promote(seed_rollout):
     assert obs.weights_seen() == expected, "weights seen in the router differ from the spec"
 
 
+@pytest.mark.xdist_group("seed-canary")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "canary-traffic-matches-weights",
     "during every weight step the share of requests answered by the canary is consistent "
@@ -51,6 +53,7 @@ def test_traffic_share_follows_each_step(seed_rollout):
     assert_traffic_follows_weights(obs)  # until the promotion starts; every step carried requests
 
 
+@pytest.mark.xdist_group("seed-canary")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "canary-promotion-clean",
     "after promotion the primary answers with the new version and no request failed",

@@ -89,6 +89,7 @@ def live_weight(timeline) -> int | None:
     return steps[-1].canary if steps else None
 
 
+@pytest.mark.xdist_group("gates")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "gate-confirm-rollout",
     "a closed confirm-rollout gate keeps a new revision Waiting with no traffic, uncounted",
@@ -101,6 +102,7 @@ def test_confirm_rollout_gate_holds(gated_rollout):
     assert failed == 0, "a closed confirm-rollout gate was counted as a failed check"
 
 
+@pytest.mark.xdist_group("gates")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "gate-confirm-traffic-increase",
     "a closed confirm-traffic-increase gate halts the weight where it is, uncounted",
@@ -113,6 +115,7 @@ def test_confirm_traffic_increase_halts_weight(gated_rollout):
     assert failed == 0
 
 
+@pytest.mark.xdist_group("gates")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "gate-confirm-promotion",
     "a closed confirm-promotion gate holds the canary at max weight, then promotion proceeds",
@@ -153,6 +156,7 @@ def hooks_rollout(module_rollout, gates):
     return module_rollout(spec, V1, V2, during=fail_each_once), first_calls
 
 
+@pytest.mark.xdist_group("hooks")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "hook-pre-rollout-counts",
     "a failing pre-rollout hook counts as a failed check and holds traffic at weight 0",
@@ -167,6 +171,7 @@ def test_failing_pre_rollout_hook_counts(hooks_rollout):
     assert calls["/pre"] <= counted[0].t, "counted before the pre-rollout hook was called"
 
 
+@pytest.mark.xdist_group("hooks")  # one rollout, judged by several tests
 @pytest.mark.conformance(
     "hook-rollout-counts",
     "a failing rollout hook counts as a failed check; failures add up over the run",

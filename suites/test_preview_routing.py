@@ -23,6 +23,8 @@ from progressive.waiting import wait_until
 CONFIDENCE = 1 - 1e-4
 SPLIT_REQUESTS = 10_000  # 1% +/- 0.4 points at this confidence (acceptance 64..141 hits)
 CONVERGED = 10  # requests in a row that show a route change is live (Gateway API's idea)
+# The tests of this module deploy the seed's VirtualService in its own namespaces: one worker.
+pytestmark = pytest.mark.xdist_group("preview")
 PREVIEW = "croc-hunter-jenkinsx.jx-carlossg-croc-hunter-jenkinsx-serverless-pr-35.svc.cluster.local"
 
 

@@ -36,7 +36,6 @@ def test_error_rate_breach_rolls_back(rollout_under_load, namespace):
     spec = load_spec("seed-canary.yaml", namespace)
     obs = rollout_under_load(spec, V1, AppVersion("v3", error_rate=0.10))
 
-    assert obs.failure_counted(), "no failed check was counted before the rollback"
     assert_rolled_back(obs)  # at exactly `threshold` failed checks, within rollback_bound
 
 

@@ -8,9 +8,12 @@ allure-results/ and, when Node is present, the Allure HTML report.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +25,14 @@ from rich.table import Table
 from progressive.errors import BehaviourFailed, UserError
 from progressive.platforms.factory import PLATFORMS
 from progressive.resources import packaged
+
+# What one rollout test costs the machine, in cores, measured on the local platform
+# (bench/bench_concurrency.py: Locust at 150 req/s, the engine, the app processes and their share
+# of Envoy and Prometheus), and what the shared platform costs when idle. The default number of
+# tests run at once keeps their sum within the machine's cores.
+ROLLOUT_CPU = 0.6
+PLATFORM_CPU = 0.2
+MAX_WORKERS = 4
 
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "unsupported": "cyan"}
 
@@ -44,6 +55,12 @@ def preflight(platform: str, kubernetes_version: str | None = None) -> None:
     missing = kind_preflight(platform)
     if missing:
         raise UserError(f"the {platform} platform cannot run here:\n  " + "\n  ".join(missing))
+
+
+def default_workers(cores: int | None = None) -> int:
+    """Tests run at once on the local platform: as many rollouts as the cores carry."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, int((cores - PLATFORM_CPU) / ROLLOUT_CPU)))
 
 
 def run_pytest(args: list[str]) -> int:
@@ -92,6 +109,9 @@ def register(app: typer.Typer) -> None:
             None, help="k8s-local: a Kubernetes release built beside the pinned one "
                        "(progressive tools install --kubernetes-version X.Y.Z)"),
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
+        workers: int | None = typer.Option(
+            None, min=1, help="tests run at once, sharing one platform (local only; default: "
+                              "as many rollouts as the cores carry, 3 on 2 cores)"),
     ) -> None:
         """Run the conformance suites against an engine on a platform. Extra args go to pytest."""
         if platform not in PLATFORMS:
@@ -110,19 +130,28 @@ def register(app: typer.Typer) -> None:
             raise UserError("--kubernetes-version chooses the control plane of --platform "
                             "k8s-local (built beside the pinned release); "
                             f"{platform} does not start a control plane")
+        own_n = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in ctx.args)
+        if workers is None:
+            workers = default_workers() if platform == "local" and not own_n else 1
+        if workers > 1 and platform != "local":
+            raise UserError(f"--workers: tests share one platform only on local; {platform} "
+                            "runs them one at a time")
         preflight(platform, kubernetes_version)
         report_dir.mkdir(parents=True, exist_ok=True)
         report_path = report_dir / "conformance.yaml"
         report_path.unlink(missing_ok=True)
         allure_dir = report_dir / "allure-results"
+        # Cleaned here, not with --clean-alluredir: every xdist worker would clean it again.
+        shutil.rmtree(allure_dir, ignore_errors=True)
         args = [
             str(suites),
+            "-c", str(suites / "conformance.ini"),
+            f"--rootdir={suites}",
             f"--platform={platform}",
             f"--engine={engine}",
             f"--time-scale={time_scale}",
             f"--conformance-report={report_path}",
             f"--alluredir={allure_dir}",
-            "--clean-alluredir",
             f"--junitxml={report_dir / 'junit.xml'}",
             "-p", "no:cacheprovider",
             "-q",
@@ -130,7 +159,7 @@ def register(app: typer.Typer) -> None:
             *ctx.args,
         ]  # fmt: skip
         started = time.monotonic()
-        code = run_pytest(args)
+        code = _run(args, workers)
         elapsed = time.monotonic() - started
         console = Console()
         if not report_path.exists():
@@ -151,6 +180,23 @@ def register(app: typer.Typer) -> None:
         if report.get("deselected"):
             console.print(f"[yellow]a subset: {len(report['deselected'])} conformance tests were "
                           "not selected (-k/-m), so this run is no full conformance claim[/]")
+
+
+def _run(args: list[str], workers: int) -> int:
+    """pytest, with `workers` xdist workers attached to one local platform started here (and
+    stopped here, also on Ctrl-C) when more than one."""
+    if workers == 1:
+        return run_pytest(args)
+    from progressive.session import platform_session
+
+    state_dir = Path(tempfile.mkdtemp(prefix="progressive-conformance-"))
+    try:
+        with platform_session("local", state_dir, say=Console(stderr=True).print):
+            # loadgroup: the tests judging one module-scoped rollout stay on one worker
+            return run_pytest([*args, "-n", str(workers), "--dist", "loadgroup",
+                               f"--progressive-state-dir={state_dir}"])
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _html_report(console: Console, allure_dir: Path, report_dir: Path) -> None:

@@ -234,7 +234,7 @@ def canary_virtual_host(canary: CanarySpec, primary_w: int, canary_w: int, mirro
     routes.append({"name": DEFAULT_ROUTE, "match": {"prefix": "/"}, "route": default})
     return {
         "name": _key(canary),
-        "domains": domains_for(canary.hosts, canary.name),
+        "domains": domains_for(canary.hosts, canary.name, canary.namespace),
         "routes": routes,
     }
 

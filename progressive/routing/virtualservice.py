@@ -76,10 +76,19 @@ def virtual_host_name(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
-def domains_for(hosts: tuple[str, ...] | list[str], name: str) -> list[str]:
-    """Envoy domains for Istio hosts plus the object's name, each also with any port."""
+def own_host(name: str, namespace: str) -> str:
+    """The host only this object answers on the local gateway: `name.namespace` (as a Service
+    is reached in its namespace). Tests running at once address their own objects by it,
+    since specs share hosts (the seed's Canary and VirtualServices all claim one)."""
+    return f"{name}.{namespace}".lower()
+
+
+def domains_for(hosts: tuple[str, ...] | list[str], name: str,
+                namespace: str | None = None) -> list[str]:
+    """Envoy domains for Istio hosts plus the object's name (and its own host `name.namespace`
+    when given), each also with any port."""
     out: list[str] = []
-    for host in [*hosts, name]:
+    for host in [*hosts, name, *([own_host(name, namespace)] if namespace else [])]:
         host = host.lower()
         variants = [host]
         if host != "*" and ":" not in host and not host.startswith("*"):
@@ -139,7 +148,7 @@ def translate(vs: VirtualServiceSpec, document: dict | None = None,
         raise InvalidSpec(f"VirtualService {vs.namespace}/{vs.name}", problems)
     return {
         "name": virtual_host_name(vs.namespace, vs.name),
-        "domains": domains_for(vs.hosts, vs.name),
+        "domains": domains_for(vs.hosts, vs.name, vs.namespace),
         "routes": routes,
     }
 

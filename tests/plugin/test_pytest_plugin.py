@@ -104,6 +104,62 @@ def test_a_full_run_has_no_deselected_entry(pytester: pytest.Pytester):
 
 def test_the_rollout_fixtures_come_with_the_plugin(pytester: pytest.Pytester):
     result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["*fixtures defined from progressive.testing.fixtures*",
-                                 "rollout -- *", "rollout_under_load -- *",
-                                 "module_rollout [[]module scope[]] -- *"])
+    for line in ("*fixtures defined from progressive.testing.fixtures*", "rollout -- *",
+                 "rollout_under_load -- *", "module_rollout [[]module scope[]] -- *"):
+        result.stdout.fnmatch_lines([line])
+
+
+def test_xdist_workers_report_through_the_controller(pytester: pytest.Pytester):
+    result, report = run(pytester, "-n", "2", "-k", "not mirror")
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    assert outcomes(report) == {"steps": "passed", "split": "failed", "skipped-here": "skipped"}
+    assert report["deselected"] == ["mirror"]  # sent by each worker, named once
+    split = next(t for p in report["profiles"] for t in p["tests"] if t["name"] == "split")
+    assert split["reason"].startswith("AssertionError: preview share 3.1%")
+
+
+def test_a_group_of_tests_keeps_its_node_ids_under_loadgroup(pytester: pytest.Pytester):
+    pytester.makepyfile(test_grouped="""
+import pytest
+
+@pytest.mark.xdist_group("one-rollout")
+@pytest.mark.conformance("first", "judged first", features=["canary"])
+def test_first():
+    pass
+
+@pytest.mark.xdist_group("one-rollout")
+@pytest.mark.conformance("second", "judged second", features=["canary"])
+def test_second():
+    pass
+""")
+    report_path = pytester.path / "out" / "conformance.yaml"
+    result = pytester.runpytest_subprocess(f"--conformance-report={report_path}", "-n", "2",
+                                           "--dist", "loadgroup", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    report = yaml.safe_load(report_path.read_text())
+    assert {t["nodeid"] for p in report["profiles"] for t in p["tests"]} == {
+        "test_grouped.py::test_first", "test_grouped.py::test_second"}
+
+
+def test_a_crashed_worker_fails_the_report(pytester: pytest.Pytester):
+    pytester.makepyfile(test_crash="""
+import os
+import pytest
+
+@pytest.mark.conformance("dies", "takes its worker down", features=["canary"])
+def test_dies():
+    os._exit(1)
+
+@pytest.mark.conformance("lives", "passes", features=["canary"])
+def test_lives():
+    pass
+""")
+    report_path = pytester.path / "out" / "conformance.yaml"
+    pytester.runpytest_subprocess(f"--conformance-report={report_path}", "-n", "2",
+                                  "-p", "no:cacheprovider")
+    report = yaml.safe_load(report_path.read_text())
+    assert report["result"] == "failure"
+    assert outcomes(report)["lives"] == "passed"
+    crashed = [t for p in report["profiles"] for t in p["tests"] if t["outcome"] == "failed"]
+    assert [t["nodeid"] for t in crashed] == ["test_crash.py::test_dies"]
+    assert "crashed" in crashed[0]["reason"]

@@ -137,10 +137,12 @@ def test_destination_host_forms_map_to_namespace_and_workload():
     assert clusters_for(spec) == {"jx-production_short", "other_svc", "third_svc"}
 
 
-def test_domains_are_hosts_and_name_with_any_port():
-    assert translate(seed(1))["domains"] == [
+def test_domains_are_hosts_name_and_own_host_with_any_port():
+    spec = seed(1)
+    own = f"croc-hunter-jenkinsx.{spec.namespace}"
+    assert translate(spec)["domains"] == [
         "croc-hunter.istio.example.com", "croc-hunter.istio.example.com:*",
-        "croc-hunter-jenkinsx", "croc-hunter-jenkinsx:*"]  # fmt: skip
+        "croc-hunter-jenkinsx", "croc-hunter-jenkinsx:*", own, f"{own}:*"]  # fmt: skip
     # Envoy allows one wildcard per domain, so a wildcard host gets no port variant
     assert domains_for(["*.Example.com", "*", "a:8080"], "n") == [
         "*.example.com", "*", "a:8080", "n", "n:*"]  # fmt: skip

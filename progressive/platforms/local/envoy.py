@@ -186,7 +186,7 @@ class EnvoyGateway:
         for name in clusters:
             if not name or "/" in name or name.startswith("."):
                 raise RouterError(f"bad cluster name {name!r}")
-        with self._exclusive():
+        with self.exclusive():
             current = self.cluster_endpoints()
             live = set(current)
             added: set[tuple[str, str, int]] = set()
@@ -306,7 +306,7 @@ class EnvoyGateway:
         return out
 
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> Iterator[None]:
         """One configuration change at a time, across threads and processes (CLI commands)."""
         with self._lock:
             if self._lock_depth:
@@ -324,7 +324,7 @@ class EnvoyGateway:
 
     def _update(self, kind: str, resources: list[dict]) -> None:
         """Write one resource file and wait until Envoy took it (or raise with its reason)."""
-        with self._exclusive():
+        with self.exclusive():
             path = self._path(kind)
             previous = path.read_text() if path.exists() else None
             before = self._counters(kind)

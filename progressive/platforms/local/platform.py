@@ -35,6 +35,7 @@ from progressive.platforms.local.prometheus import (
 )
 from progressive.platforms.local.workloads import LocalWorkloads
 from progressive.routing.names import cluster_name
+from progressive.routing.virtualservice import own_host
 from progressive.waiting import wait_until
 
 GATEWAY_READY_TIMEOUT_S = 20.0
@@ -240,8 +241,10 @@ class LocalPlatform:
     def _publish(self, namespace: str, name: str) -> None:
         """Republish every workload's endpoints as Envoy clusters, and `name`'s scrape targets,
         both from the workloads file read under the lock (a supervisor restart racing `stop_all`
-        must not bring back the targets it withdrew)."""
-        with self._publish_lock:
+        must not bring back the targets it withdrew). The gateway's config lock spans the read
+        and the write, across processes: a process publishing from an older read would drop
+        the clusters another process (a concurrent test worker) has just added."""
+        with self._publish_lock, self.gateway.exclusive():
             clusters: dict[str, list[tuple[str, int]]] = {}
             db = json.loads((self.state_dir / "workloads.json").read_text())
             for key, entry in db.items():
@@ -263,9 +266,10 @@ class LocalPlatform:
     def prometheus_url(self) -> str:
         return self.prometheus.url
 
-    def gateway_host(self, spec) -> str | None:
-        """Host header that reaches `spec`'s route through the gateway (None: the catch-all)."""
-        return spec.hosts[0] if getattr(spec, "hosts", None) else None
+    def gateway_host(self, spec) -> str:
+        """Host header that reaches `spec`'s route through the gateway: its own host,
+        `name.namespace`, which no other spec claims (their `hosts` may overlap)."""
+        return own_host(spec.name, spec.namespace)
 
     def state_store(self):
         from progressive.engine.state import FileStateStore
