@@ -107,7 +107,7 @@ def measure_split(platform, vs: VirtualServiceSpec, requests: int, confidence: f
     from progressive.load.traffic import traffic
 
     route = default_route(vs)
-    host = vs.hosts[0] if vs.hosts else None
+    host = platform.gateway_host(vs)  # the VirtualService's own: other specs share its hosts
     with traffic(platform.gateway_url, rps=0, users=20, host_header=host) as run:
         run.wait_for_requests(requests, timeout=30 + requests / REQUEST_RATE_FLOOR)
     records = sorted(run.records, key=lambda r: r.t)[:requests]

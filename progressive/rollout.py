@@ -177,7 +177,7 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
             raise UserError(f"{spec.target} already ran {new.version} with these knobs and its "
                             f"rollout ended {state.phase.value}; change the version or a knob "
                             "to start a new one")
-        host = spec.hosts[0] if spec.hosts else None
+        host = platform.gateway_host(spec)
         run = stack.enter_context(drive(platform.gateway_url, options.rps, host,
                                         options.state_dir, say))
         if spec.analysis.strategy is Strategy.BLUE_GREEN:

@@ -67,7 +67,7 @@ def test_header_route_sends_matching_requests_to_preview(platform, seed_vs):
     vs, versions = seed_vs
     (header_vs,) = load_specs(FIXTURES / "virtualservice-header-route.yaml")
     platform.router().apply_virtual_service(header_vs)
-    host = header_vs.hosts[0]
+    host = platform.gateway_host(header_vs)
     session = requests.Session()
     answer_s = SuiteTimeouts.machine_s  # one request on loopback; no spec paces it
 

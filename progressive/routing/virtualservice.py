@@ -76,11 +76,16 @@ def virtual_host_name(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
+OWN_HOST_DOMAIN = "progressive.test"  # RFC 6761: never a real name, never a Service's
+
+
 def own_host(name: str, namespace: str) -> str:
-    """The host only this object answers on the local gateway: `name.namespace` (as a Service
-    is reached in its namespace). Tests running at once address their own objects by it,
-    since specs share hosts (the seed's Canary and VirtualServices all claim one)."""
-    return f"{name}.{namespace}".lower()
+    """The host only this object answers on the local gateway: `name.namespace.progressive.test`.
+    Tests running at once address their own objects by it, since specs share hosts (the seed's
+    Canary and VirtualServices all claim one); outside the cluster suffixes, so that it never
+    meets a Service's host (`name.namespace[.svc.cluster.local]`), which a VirtualService may
+    be named after."""
+    return f"{name}.{namespace}.{OWN_HOST_DOMAIN}".lower()
 
 
 def domains_for(hosts: tuple[str, ...] | list[str], name: str,

@@ -19,11 +19,12 @@ from progressive.model.types import (
     RequestMatch,
     VirtualServiceSpec,
 )
-from progressive.routing.envoy import render_route_config
+from progressive.routing.envoy import render_route_config, service_virtual_host
 from progressive.routing.virtualservice import (
     ROUTE_DEFAULTS,
     clusters_for,
     domains_for,
+    own_host,
     translate,
     unsupported_fields,
 )
@@ -139,7 +140,7 @@ def test_destination_host_forms_map_to_namespace_and_workload():
 
 def test_domains_are_hosts_name_and_own_host_with_any_port():
     spec = seed(1)
-    own = f"croc-hunter-jenkinsx.{spec.namespace}"
+    own = f"croc-hunter-jenkinsx.{spec.namespace}.progressive.test"
     assert translate(spec)["domains"] == [
         "croc-hunter.istio.example.com", "croc-hunter.istio.example.com:*",
         "croc-hunter-jenkinsx", "croc-hunter-jenkinsx:*", own, f"{own}:*"]  # fmt: skip
@@ -264,6 +265,16 @@ def _seed_document() -> dict:
 def _entry(seq: int, name: str, domains: list[str]) -> dict:
     return {"seq": seq, "kind": "virtual-service",
             "virtual_host": {"name": f"ns/{name}", "domains": domains, "routes": []}}  # fmt: skip
+
+
+def test_own_hosts_never_meet_service_hosts():
+    """A VirtualService named after the Service it routes (the seed's: croc-hunter-jenkinsx in
+    jx-production) keeps its own host: the Service's virtual host does not claim it."""
+    vs = seed(1)
+    own = own_host(vs.name, vs.namespace)
+    assert own in translate(vs)["domains"]
+    service = service_virtual_host(vs.namespace, vs.name)
+    assert own not in service["domains"] and f"{own}:*" not in service["domains"]
 
 
 def test_newest_virtual_host_gets_contested_domains_and_the_catch_all():
