@@ -204,7 +204,8 @@ def propagation(platform: LocalPlatform, spec: CanarySpec, flips: int = FLIPS) -
 # -- (c) throughput -----------------------------------------------------------------------
 
 
-async def _closed_loop(url: str, seconds: float, concurrency: int) -> tuple[float, list[float], int]:
+async def _closed_loop(url: str, seconds: float, concurrency: int,
+                       headers: dict[str, str] | None = None) -> tuple[float, list[float], int]:
     connector = aiohttp.TCPConnector(limit=concurrency)
     latencies: list[float] = []
     errors = 0
@@ -215,7 +216,7 @@ async def _closed_loop(url: str, seconds: float, concurrency: int) -> tuple[floa
             nonlocal errors
             while loop.time() < deadline:
                 t0 = time.perf_counter()
-                async with s.get(url) as r:
+                async with s.get(url, headers=headers) as r:
                     await r.read()
                 if keep:
                     latencies.append(time.perf_counter() - t0)
@@ -230,8 +231,10 @@ async def _closed_loop(url: str, seconds: float, concurrency: int) -> tuple[floa
     return len(latencies) / elapsed, latencies, errors
 
 
-def throughput(url: str, seconds: float = THROUGHPUT_S, concurrency: int = CONCURRENCY):
-    return asyncio.run(_closed_loop(url, seconds, concurrency))
+def throughput(url: str, seconds: float = THROUGHPUT_S, concurrency: int = CONCURRENCY,
+               headers: dict[str, str] | None = None):
+    """(req/s, latencies, non-200) of a closed loop of `concurrency` aiohttp connections."""
+    return asyncio.run(_closed_loop(url, seconds, concurrency, headers))
 
 
 # -- (d) memory ---------------------------------------------------------------------------

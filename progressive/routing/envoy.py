@@ -196,7 +196,7 @@ class EnvoyRouter:
                 config = render_route_config(hosts)
                 if json.dumps(hosts, sort_keys=True) != before or not self._file_has(config):
                     self.gateway.set_route_config(config)
-                    atomic_write(self.state_path, json.dumps({"virtual_hosts": hosts}, indent=1, sort_keys=True))
+                    atomic_write(self.state_path, json.dumps({"virtual_hosts": hosts}, sort_keys=True))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import requests
+import urllib3
 
 from progressive import processes
 from progressive.fsutil import atomic_write
@@ -63,7 +63,7 @@ class LocalWorkloads:
         self._on_endpoints = on_endpoints
         self._die_with_parent = die_with_parent
         self.progress_deadline_s = progress_deadline_s
-        self._http = requests.Session()
+        self._http = urllib3.PoolManager(num_pools=32, retries=False, timeout=PROBE_TIMEOUT_S)
 
     # -- state file -------------------------------------------------------------------------
 
@@ -324,8 +324,8 @@ class LocalWorkloads:
             return False
         try:
             url = f"http://{processes.LOOPBACK}:{replica['port']}/healthz"
-            return self._http.get(url, timeout=PROBE_TIMEOUT_S).status_code == 200
-        except requests.RequestException:
+            return self._http.request("GET", url).status == 200
+        except urllib3.exceptions.HTTPError:
             return False
 
     @staticmethod
