@@ -6,7 +6,8 @@
 Used by `progressive rollout` / `preview` (progressive/rollout.py, commands/preview.py) and the
 plugin's `platform` fixture. What it guarantees, whoever calls it:
 
-- **attach**: a local platform already running in the state dir (`progressive up`) is used
+- **attach**: a local or k8s-local platform already running in the state dir (`progressive up`,
+  or `progressive conformance --workers N` for its test workers) is used
   and left running (a run on it calls `clear_metrics` when it starts something new, so that it
   is never judged on an earlier run's samples).
 - **cleanup of a crashed run**: a state dir whose platform is not running may still record
@@ -48,7 +49,8 @@ def _quiet(_: str) -> None:
 def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
                      keep: bool = False, kubernetes_version: str | None = None,
                      attach_only: bool = False) -> Iterator[Session]:
-    """The platform `name` for the block: attached when a local one runs in `state_dir`,
+    """The platform `name` for the block: attached when a local or k8s-local one runs in
+    `state_dir`,
     otherwise started (after a crashed run's leftovers are stopped) and, unless `keep`,
     stopped at the end. `kubernetes_version`: a release built beside the pinned one, on
     k8s-local (`progressive tools install --kubernetes-version X.Y.Z`). `attach_only`: never
@@ -57,15 +59,15 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
     try:
         attached = _attach(name, state_dir)
         if attached is not None:
-            say(f"using the local platform running in {state_dir}")
+            say(f"using the {name} platform running in {state_dir}")
             attached.wait_for_metrics()  # at once, unless `progressive up` has just started it
             yield Session(attached, owned=False)
             return
         if attach_only:
             raise UserError(f"no {name} platform runs in {state_dir} to share"
-                            + ("" if name == "local" else
-                               f" (test workers share only a local platform; run {name} with "
-                               "one worker)"))
+                            + ("" if name in ("local", "k8s-local") else
+                               f" (test workers share only a local or k8s-local platform; run "
+                               f"{name} with one worker)"))
         options: dict[str, object] = ({"die_with_parent": not keep} if name == "local"
                                       else {"keep_env": keep})
         if kubernetes_version:
@@ -91,6 +93,10 @@ def platform_session(name: str, state_dir: Path, *, say: Say = _quiet,
 
 
 def _attach(name: str, state_dir: Path) -> Platform | None:
+    if name == "k8s-local":
+        from progressive.platforms.k8s_local.platform import K8sLocalPlatform
+
+        return K8sLocalPlatform.attach(state_dir) if K8sLocalPlatform.is_running(state_dir) else None
     if name != "local":
         return None
     from progressive.platforms.local.platform import LocalPlatform

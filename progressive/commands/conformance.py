@@ -31,8 +31,9 @@ from progressive.resources import packaged
 # of Envoy and Prometheus), and what the shared platform costs when idle. The default number of
 # tests run at once keeps their sum within the machine's cores.
 ROLLOUT_CPU = 0.6
-PLATFORM_CPU = 0.2
+PLATFORM_CPU = {"local": 0.2, "k8s-local": 0.6}  # k8s-local adds etcd, the API server, agents
 MAX_WORKERS = 4
+SHARED = tuple(PLATFORM_CPU)  # the platforms whose tests can share one platform
 
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "unsupported": "cyan"}
 
@@ -57,10 +58,10 @@ def preflight(platform: str, kubernetes_version: str | None = None) -> None:
         raise UserError(f"the {platform} platform cannot run here:\n  " + "\n  ".join(missing))
 
 
-def default_workers(cores: int | None = None) -> int:
-    """Tests run at once on the local platform: as many rollouts as the cores carry."""
+def default_workers(cores: int | None = None, platform: str = "local") -> int:
+    """Tests run at once on a shared platform: as many rollouts as the cores carry."""
     cores = cores or os.cpu_count() or 1
-    return max(1, min(MAX_WORKERS, int((cores - PLATFORM_CPU) / ROLLOUT_CPU)))
+    return max(1, min(MAX_WORKERS, int((cores - PLATFORM_CPU[platform]) / ROLLOUT_CPU)))
 
 
 def run_pytest(args: list[str]) -> int:
@@ -110,8 +111,9 @@ def register(app: typer.Typer) -> None:
                        "(progressive tools install --kubernetes-version X.Y.Z)"),
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
         workers: int | None = typer.Option(
-            None, min=1, help="tests run at once, sharing one platform (local only; default: "
-                              "as many rollouts as the cores carry, 3 on 2 cores)"),
+            None, min=1, help="tests run at once, sharing one platform (local and k8s-local; "
+                              "default: as many rollouts as the cores carry: on 2 cores 3 on "
+                              "local, 2 on k8s-local)"),
     ) -> None:
         """Run the conformance suites against an engine on a platform. Extra args go to pytest."""
         if platform not in PLATFORMS:
@@ -132,10 +134,10 @@ def register(app: typer.Typer) -> None:
                             f"{platform} does not start a control plane")
         own_n = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in ctx.args)
         if workers is None:
-            workers = default_workers() if platform == "local" and not own_n else 1
-        if workers > 1 and platform != "local":
-            raise UserError(f"--workers: tests share one platform only on local; {platform} "
-                            "runs them one at a time")
+            workers = default_workers(platform=platform) if platform in SHARED and not own_n else 1
+        if workers > 1 and platform not in SHARED:
+            raise UserError(f"--workers: tests share one platform only on local and k8s-local; "
+                            f"{platform} runs them one at a time")
         preflight(platform, kubernetes_version)
         report_dir.mkdir(parents=True, exist_ok=True)
         report_path = report_dir / "conformance.yaml"
@@ -159,7 +161,7 @@ def register(app: typer.Typer) -> None:
             *ctx.args,
         ]  # fmt: skip
         started = time.monotonic()
-        code = _run(args, workers)
+        code = _run(args, workers, platform, kubernetes_version)
         elapsed = time.monotonic() - started
         console = Console()
         if not report_path.exists():
@@ -182,16 +184,18 @@ def register(app: typer.Typer) -> None:
                           "not selected (-k/-m), so this run is no full conformance claim[/]")
 
 
-def _run(args: list[str], workers: int) -> int:
-    """pytest, with `workers` xdist workers attached to one local platform started here (and
-    stopped here, also on Ctrl-C) when more than one."""
+def _run(args: list[str], workers: int, platform: str = "local",
+         kubernetes_version: str | None = None) -> int:
+    """pytest, with `workers` xdist workers attached to one platform started here (and stopped
+    here, also on Ctrl-C) when more than one."""
     if workers == 1:
         return run_pytest(args)
     from progressive.session import platform_session
 
     state_dir = Path(tempfile.mkdtemp(prefix="progressive-conformance-"))
     try:
-        with platform_session("local", state_dir, say=Console(stderr=True).print):
+        with platform_session(platform, state_dir, say=Console(stderr=True).print,
+                              kubernetes_version=kubernetes_version):
             # loadgroup: the tests judging one module-scoped rollout stay on one worker
             return run_pytest([*args, "-n", str(workers), "--dist", "loadgroup",
                                f"--progressive-state-dir={state_dir}"])

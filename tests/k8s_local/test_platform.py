@@ -22,7 +22,7 @@ from k8s_local_support import APP_START_S, CONTROLLERS_S, tools_built
 
 from progressive.kube import KubeObjects, create_or_merge_patch
 from progressive.platforms.k8s_local.mesh_agent import SYNC_EVERY_S
-from progressive.platforms.k8s_local.node_agent import loopback_of
+from progressive.platforms.k8s_local.node_agent import DRAIN_S, loopback_of
 from progressive.platforms.local.envoy import EnvoyGateway
 from progressive.processes import recorded_processes
 from progressive.stats import acceptance_interval
@@ -220,6 +220,29 @@ def test_a_pod_that_turns_not_ready_leaves_the_gateway_within_two_probe_periods(
         assert took <= 2 * PROBE_PERIOD_S + SYNC_EVERY_S, f"left the gateway after {took:.2f} s"
     finally:
         os.kill(record["pid"], signal.SIGCONT)
+
+
+def test_a_deleted_pod_leaves_the_gateway_while_it_still_answers(platform, two_versions):
+    """The node agent drains a deleted pod (DRAIN_S) before its SIGTERM: the gateway drops its
+    endpoint first, so a rolling update never sends a request to a closed port."""
+    state, _, _, objects = platform
+    (pod,) = [p for p in objects.list("v1", "Pod", NS, label_selector="app=stable")
+              if not p["metadata"].get("deletionTimestamp")]
+    address = loopback_of(pod["status"]["podIP"])
+    port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
+    gateway = EnvoyGateway.attach(state)
+    objects.delete("v1", "Pod", pod["metadata"]["name"], NS)
+    wait_until(lambda: address not in {h for eps in gateway.cluster_endpoints().values()
+                                       for h, _ in eps},
+               timeout=CONTROLLERS_S, what="the gateway to drop the deleted pod", poll=0.05,
+               max_poll=0.05)
+    try:
+        status = requests.get(f"http://{address}:{port}/healthz", timeout=APP_START_S).status_code
+    except requests.ConnectionError as exc:
+        status = repr(exc)
+    assert status == 200, f"the pod stopped before the gateway dropped it: {status}"
+    wait_until(lambda: objects.get("v1", "Pod", pod["metadata"]["name"], NS) is None,
+               timeout=DRAIN_S + CONTROLLERS_S, what="the drained pod to be removed")
 
 
 def test_a_virtual_service_the_gateway_cannot_serve_gets_a_warning_event(platform):

@@ -15,8 +15,9 @@ Probes run as the kubelet runs them (httpGet; initialDelaySeconds, periodSeconds
 timeoutSeconds, successThreshold, failureThreshold); a failed liveness probe or an exited
 process restarts the container, with the kubelet's back-off (10 s doubling to 300 s, shown as
 CrashLoopBackOff). An image that is not Croc Hunter leaves the pod waiting (ErrImagePull). A
-deleted pod's process gets SIGTERM, then SIGKILL after its grace period, and the pod object is
-removed (grace 0), so namespaces never hang in Terminating. Status is written whenever it
+deleted pod keeps serving for DRAIN_S (Istio's sidecar drains the same way), then its process
+gets SIGTERM, then SIGKILL after its grace period, and the pod object is removed (grace 0), so
+namespaces never hang in Terminating. Status is written whenever it
 changes.
 """
 
@@ -47,6 +48,10 @@ SYNC_EVERY_S = 0.25  # how often probes and restarts are looked at (and status r
 RELIST_EVERY_S = 2.0  # bound pods are listed on every watch event, and this often anyway
 BACKOFF_START_S, BACKOFF_MAX_S = 10.0, 300.0
 DEFAULT_GRACE_S = 30
+# A deleted pod keeps serving this long before its SIGTERM, as Istio's sidecar drains (5 s by
+# default): the gateway has time to take a replacement's endpoint (a Deployment deletes the old
+# pod as soon as the new one is ready) before the old one stops answering.
+DRAIN_S = 2.0
 
 
 def loopback_of(pod_ip: str) -> str:
@@ -128,6 +133,8 @@ class Container:
     backoff_s: float = BACKOFF_START_S
     last_exit: int | None = None
     reported: dict = field(default_factory=dict)
+    drain_until: float | None = None  # deleted: serving until then, then SIGTERM
+    drain_grace_s: float = 0.0
 
     @property
     def proc_name(self) -> str:
@@ -252,6 +259,10 @@ class NodeAgent:
     def tend_known(self) -> None:
         """Probes, restarts and status reports of the pods already admitted (no listing)."""
         for c in list(self.containers.values()):
+            if c.drain_until is not None:
+                if time.monotonic() >= c.drain_until:
+                    self._remove(c)
+                continue
             self._tend(c)
             self._report(c)
 
@@ -328,18 +339,33 @@ class NodeAgent:
         c.ready = False
 
     def _delete(self, pod: dict) -> None:
+        """A pod being deleted: drained (DRAIN_S), then its process stopped within its grace
+        period and the object removed."""
+        meta = pod["metadata"]
+        c = self.containers.get(meta["uid"])
+        if c is None:  # not (or no longer) running here
+            self._remove_pod(meta["uid"], meta["name"], meta["namespace"])
+            return
+        if c.drain_until is None and c.alive():
+            c.drain_until = time.monotonic() + DRAIN_S
+            c.drain_grace_s = min(c.grace_s, float(meta.get("deletion_grace_period_seconds")
+                                                   or c.grace_s))
+        if c.drain_until is None or time.monotonic() >= c.drain_until:
+            self._remove(c)
+
+    def _remove(self, c: Container) -> None:
+        self.containers.pop(c.uid, None)
+        self._kill(c, grace_s=c.drain_grace_s)
+        self.free_ips.append(c.pod_ip)
+        self._remove_pod(c.uid, c.pod, c.namespace)
+
+    def _remove_pod(self, uid: str, name: str, namespace: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        uid = pod["metadata"]["uid"]
-        c = self.containers.pop(uid, None)
-        if c is not None:
-            self._kill(c, grace_s=min(c.grace_s, float(
-                pod["metadata"].get("deletion_grace_period_seconds") or c.grace_s)))
-            self.free_ips.append(c.pod_ip)
         try:
             # Grace 0 in the body: with a body, the API server ignores the query's
             # gracePeriodSeconds, and the pod would stay Terminating, counted on the node.
-            self.core.delete_namespaced_pod(pod["metadata"]["name"], pod["metadata"]["namespace"],
+            self.core.delete_namespaced_pod(name, namespace,
                                             body=cast(Any, {"gracePeriodSeconds": 0,
                                                             "preconditions": {"uid": uid}}))
         except ApiException as exc:

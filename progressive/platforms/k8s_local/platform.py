@@ -19,6 +19,7 @@ that was SIGKILLed.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import shutil
 import sys
@@ -58,6 +59,7 @@ from progressive.platforms.local.prometheus import (
 from progressive.routing.base import Routes
 from progressive.routing.envoy import EnvoyRouter
 from progressive.routing.names import cluster_name
+from progressive.routing.virtualservice import own_host
 from progressive.waiting import wait_until
 
 AGENTS = ("node_agent", "mesh_agent")
@@ -209,6 +211,17 @@ class K8sLocalPlatform(ClusterPlatform):
         the one exception to this project's 127.0.0.1 rule; it gets a free port of its own."""
         if self._flagger is not None and self._flagger.alive():
             return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "flagger.lock", "a") as lock:  # test workers share one
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not any(r["name"] == "flagger" and processes.pid_alive(r["pid"], r.get("create_time"))
+                           for r in processes.recorded_processes(self.state_dir)):
+                    self._start_flagger()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _start_flagger(self) -> None:
         port = processes.free_port()
         self._flagger = processes.start_process("flagger", [
             str(tool_path("flagger")), f"-kubeconfig={self.kubeconfig}", "-mesh-provider=istio",
@@ -271,6 +284,14 @@ class K8sLocalPlatform(ClusterPlatform):
                    what=f"the gateway to serve {routes.primary_weight}/{routes.canary_weight} "
                         f"for {canary.namespace}/{canary.target}",
                    poll=0.02, max_poll=0.1)
+
+    def gateway_host(self, spec) -> str:
+        """The Host header that reaches `spec`'s VirtualService (a Canary's is named after its
+        target, by the bundled engine and Flagger alike) and no other: its own host
+        `name.namespace.progressive.test`, which the mesh agent gives every VirtualService,
+        so that tests sharing the gateway never reach each other's routes."""
+        name = spec.target if isinstance(spec, CanarySpec) else spec.name
+        return own_host(name, spec.namespace)
 
     def workloads(self, namespace: str | None = None, *, services: bool = True):
         workloads = super().workloads(namespace, services=services)
