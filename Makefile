@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install prometheus k8s-tools conformance test unit bench lint wheel-check clean
+.PHONY: install prometheus wrk k8s-tools conformance test unit bench lint wheel-check clean
 
-install: $(STAMP) prometheus k8s-tools
+install: $(STAMP) prometheus wrk k8s-tools
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "progressive needs Python 3.11 or newer (found %d.%d)" % sys.version_info[:2])'
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 prometheus:
 	@bash scripts/ensure-prometheus.sh
+
+# Only bench/bench_compare.py needs wrk; without it the install goes on and says how to get it.
+wrk:
+	@bash scripts/ensure-wrk.sh
 
 # Kubernetes, etcd and Flagger for --platform k8s-local, built from the package's Go wrapper
 # modules into the user cache (`progressive tools path`; cold: about 10 min on 2 cores; warm:

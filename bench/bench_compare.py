@@ -42,7 +42,7 @@ TARGET = "croc-hunter"
 SECONDS = 8.0
 RAMP_S = 1.0  # Locust's first second (users spawning, connections opening) is not counted
 WRK_CONNECTIONS = 64
-LOCUST_SETUPS = ((20, 0), (50, 2))  # (users, worker processes): as measure_split, and the fastest
+LOCUST_SETUPS = ((20, 0), (50, 2), (100, 2))  # (users, workers): as measure_split; the fastest
 TARGET_RATIO = 0.6
 INSTALL_WRK = "apt-get install -y wrk (Debian/Ubuntu), brew install wrk (macOS)"
 

@@ -1,6 +1,6 @@
 """How many conformance tests the machine carries at once, and what concurrency buys.
 
-    python bench/bench_concurrency.py [--workers 1 2 3 4]
+    python bench/bench_concurrency.py [--workers 1 2 3 4] [--platform local|k8s-local]
 
 1. The cost of the shared platform when idle: a local platform started here, the machine's busy
    cores sampled for IDLE_S once its metrics flow.
@@ -36,19 +36,20 @@ def busy_seconds() -> float:
     return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
-def idle_platform_cores() -> float:
+def idle_platform_cores(platform: str = "local") -> float:
     from progressive.session import platform_session
 
-    with tempfile.TemporaryDirectory() as state, platform_session("local", Path(state)):
+    with tempfile.TemporaryDirectory() as state, platform_session(platform, Path(state)):
         b0, t0 = busy_seconds(), time.monotonic()
         time.sleep(IDLE_S)  # a benchmark's sample window, not a test's wait
         return (busy_seconds() - b0) / (time.monotonic() - t0)
 
 
-def conformance_run(workers: int) -> tuple[str, float, float, str]:
+def conformance_run(workers: int, platform: str = "local") -> tuple[str, float, float, str]:
     with tempfile.TemporaryDirectory() as out:
         b0 = busy_seconds()
-        code, wall, tail = run_conformance(Path(out), args=["--workers", str(workers)])
+        code, wall, tail = run_conformance(Path(out), args=["--workers", str(workers),
+                                                            "--platform", platform])
         cores = (busy_seconds() - b0) / wall
         report = Path(out) / "conformance.yaml"
         if not report.exists():
@@ -63,13 +64,15 @@ def conformance_run(workers: int) -> tuple[str, float, float, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3, 4])
+    parser.add_argument("--platform", default="local", choices=["local", "k8s-local"])
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    idle = idle_platform_cores()
+    idle = idle_platform_cores(args.platform)
     rows = [("machine", f"{cores} cores", ""),
-            ("idle shared platform (Envoy, Prometheus)", f"{idle:.2f} cores", "PLATFORM_CPU")]
+            (f"idle shared {args.platform} platform", f"{idle:.2f} cores",
+             f"PLATFORM_CPU[{args.platform!r}]")]
     for n in sorted(set(args.workers)):
-        outcome, wall, busy, tail = conformance_run(n)
+        outcome, wall, busy, tail = conformance_run(n, args.platform)
         if tail:
             print(tail, file=sys.stderr)
         rows.append((f"conformance, {n} worker(s)", f"{wall:.0f} s, {busy:.2f} cores busy",

@@ -5,7 +5,7 @@
 
 The seed's VirtualService with its intended 99/1 split (fixtures/specs/seed-virtualservice-
 fixed.yaml) runs on the local platform, one Croc Hunter per destination answering with its own
-`X-Version`. Target: the 1% share verified to +/-0.25 points, false alarm 1e-4, in under 10 s
+`X-Version`. Target: the 1% share verified to +/-0.25 points, false alarm 1e-4, in at most 8 s
 of load. "Load time" is from the start of the first request to the answer of the last one
 counted; "wall" adds the client's start-up (Locust's processes).
 
@@ -41,7 +41,7 @@ from progressive.stats import SequentialSplit, acceptance_interval, sample_size
 
 SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "specs" / "seed-virtualservice-fixed.yaml"
 P, HALF_WIDTH, ALPHA = 0.01, 0.0025, 1e-4
-TARGET_S = 10.0
+TARGET_S = 8.0  # issue 14 (issue 4 asked for 10 s)
 LOCUST_SETUPS = ((20, 0), (50, 0), (50, 2))  # (users, workers)
 SEQUENTIAL_SETUP = (50, 0)  # one process: its record file is in completion order
 SEQUENTIAL_BATCH = 5_000  # near the best for a true 1% share (fewer looks, each spends alpha)
@@ -179,7 +179,7 @@ def _trial_rows(t: Trial, accept: tuple[int, int]) -> list[Row]:
     met = "met" if t.load_s < TARGET_S else "NOT met"
     return [
         (f"{t.method}: {t.n:,} requests, load time / wall time (rate)",
-         f"{t.load_s:.1f} s / {t.wall_s:.1f} s ({t.rate:,.0f} req/s): 10 s target {met}",
+         f"{t.load_s:.1f} s / {t.wall_s:.1f} s ({t.rate:,.0f} req/s): {TARGET_S:g} s target {met}",
          f"< {TARGET_S:g} s of load"),
         (f"{t.method}: observed preview share (acceptance region, alpha {ALPHA:g})",
          f"{t.share:.3%} = {t.hits}/{t.n} in [{lo / t.n:.3%}, {hi / t.n:.3%}]: "
@@ -202,7 +202,7 @@ def rows(f: dict) -> list[Row]:
         f"sequential check ({s['method']}, batches of {SEQUENTIAL_BATCH:,}): decided after",
         f"{v.n:,} requests, {s['looks']} looks, load {s['load_s']:.1f} s / wall {s['wall_s']:.1f} s: "
         f"{v.reason}, share {v.k / v.n:.3%} in [{v.interval[0]:.3%}, {v.interval[1]:.3%}]; "
-        f"10 s target {met}",
+        f"{TARGET_S:g} s target {met}",
         f"< {TARGET_S:g} s of load",
     ))
     direct_rate = f["direct"].rate
@@ -212,7 +212,7 @@ def rows(f: dict) -> list[Row]:
     best = min(trials, key=lambda t: t.load_s)
     meeting = [t.method for t in trials if t.load_s < TARGET_S and accept[0] <= t.hits <= accept[1]]
     out.append((
-        "1% split verified to +/-0.25 pt (alpha 1e-4) in under 10 s of load",
+        f"1% split verified to +/-0.25 pt (alpha 1e-4) in under {TARGET_S:g} s of load",
         (f"MET by: {'; '.join(meeting)}" if meeting else "NOT met by any method")
         + f" (fastest: {best.method}, {best.load_s:.1f} s, fixed n)",
         f"< {TARGET_S:g} s",
