@@ -22,6 +22,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from progressive.commands.output import cli_console
 from progressive.errors import BehaviourFailed, UserError
 from progressive.platforms.factory import PLATFORMS
 from progressive.resources import packaged
@@ -163,7 +164,7 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
         code = _run(args, workers, platform, kubernetes_version)
         elapsed = time.monotonic() - started
-        console = Console()
+        console = cli_console()
         if not report_path.exists():
             raise BehaviourFailed(f"pytest exited {code} without a conformance report")
         report = yaml.safe_load(report_path.read_text())

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from progressive.commands.output import cli_console
 from progressive.errors import BehaviourFailed, UserError
 from progressive.fsutil import atomic_write
 from progressive.lint import SCHEMA, lint
@@ -68,7 +68,7 @@ def lint_command(
                     metrics_lag_s=metrics_lag, max_false_rollback=max_false_rollback,
                     max_bad_promotion=max_bad_promotion)
                for c in canaries]
-    console = Console()
+    console = cli_console()
     for n, report in enumerate(reports):
         if n:
             console.print()

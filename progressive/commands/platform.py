@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from progressive import processes
+from progressive.commands.output import cli_console
 from progressive.errors import UserError
 
 DEFAULT_STATE_DIR = Path(".progressive")
@@ -100,13 +100,18 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(info, indent=1))
             return
-        console = Console()
+        console = cli_console()
         console.print(f"gateway    {info['gateway_url']}  alive={info['gateway_alive']}")
         console.print(f"prometheus {info['prometheus_url']}  alive={info['prometheus_alive']}")
         if "kubeconfig" in info:
             console.print(f"kubeconfig {info['kubeconfig']}")
-        table = Table("workload", "version", "replicas", "ready", "ports")
-        for name, wl in info["workloads"].items():
-            table.add_row(name, wl["version"], str(wl["replicas"]), str(wl["ready"]),
-                          ",".join(map(str, wl["ports"])))
-        console.print(table)
+        console.print(workload_table(info["workloads"]))
+
+
+def workload_table(workloads: dict[str, dict]) -> Table:
+    """`status`'s workloads: version, replicas, ready replicas and ports of each."""
+    table = Table("workload", "version", "replicas", "ready", "ports")
+    for name, wl in workloads.items():
+        table.add_row(name, wl["version"], str(wl["replicas"]), str(wl["ready"]),
+                      ",".join(map(str, wl["ports"])))
+    return table

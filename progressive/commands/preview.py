@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from progressive.commands.output import cli_console
 from progressive.errors import BehaviourFailed, UserError
+from progressive.model.types import VirtualServiceSpec
 
 
 def _overrides(values: list[str]) -> dict[str, str]:
@@ -40,7 +41,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Deploy one app per destination, apply the VirtualService, verify the split."""
         from progressive.model import load_specs
-        from progressive.model.types import VirtualServiceSpec
         from progressive.preview import deploy_destinations, destination_versions, measure_split
         from progressive.session import platform_session
 
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         if len(docs) != 1:
             raise UserError(f"{spec}: expected exactly one VirtualService, found {len(docs)}")
         vs = docs[0]
-        console = Console()
+        console = cli_console()
         for warning in vs.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
         versions = destination_versions(vs, _overrides(version))
@@ -60,15 +60,7 @@ def register(app: typer.Typer) -> None:
             deploy_destinations(session.platform, vs, versions)
             session.platform.router().apply_virtual_service(vs)
             shares = measure_split(session.platform, vs, requests, confidence, versions)
-        table = Table(title=f"{vs.namespace}/{vs.name}: {shares[0].n} requests, "
-                            f"confidence {confidence}")
-        for col in ("destination", "weight", "expected", "observed", "interval", "verdict"):
-            table.add_column(col)
-        for s in shares:
-            table.add_row(s.host, str(s.weight), f"{s.expected:.2%}", f"{s.share:.2%}",
-                          f"{s.interval[0]:.2%} - {s.interval[1]:.2%}",
-                          "[green]consistent[/]" if s.consistent else "[bold red]OUT OF BOUNDS[/]")
-        console.print(table)
+        console.print(split_table(vs, shares, confidence))
         if json_out:
             json_out.write_text(json.dumps([
                 {**s.__dict__, "share": s.share, "consistent": s.consistent} for s in shares
@@ -78,3 +70,16 @@ def register(app: typer.Typer) -> None:
             raise BehaviourFailed(", ".join(
                 f"{s.host} got {s.share:.2%}, expected {s.expected:.2%} "
                 f"(accepts {s.accept[0]}..{s.accept[1]} of {s.n})" for s in bad))
+
+
+def split_table(vs: VirtualServiceSpec, shares: list, confidence: float) -> Table:
+    """The observed split per destination, with its interval and verdict."""
+    table = Table(title=f"{vs.namespace}/{vs.name}: {shares[0].n} requests, "
+                        f"confidence {confidence}")
+    for col in ("destination", "weight", "expected", "observed", "interval", "verdict"):
+        table.add_column(col)
+    for s in shares:
+        table.add_row(s.host, str(s.weight), f"{s.expected:.2%}", f"{s.share:.2%}",
+                      f"{s.interval[0]:.2%} - {s.interval[1]:.2%}",
+                      "[green]consistent[/]" if s.consistent else "[bold red]OUT OF BOUNDS[/]")
+    return table
