@@ -205,6 +205,22 @@ def run_canary(spec: CanarySpec, options: RolloutOptions, *, on_event: OnEvent |
                         triggered)
 
 
+def serve(spec: CanarySpec, platform: Platform, state_dir: Path, version: str = "v1",
+          replicas: int = 1) -> str:
+    """`progressive up`'s app: the Canary's target at `version` (unless it exists), initialised
+    by the bundled engine (its primary serves 100% through the gateway), saved in `state_dir`
+    as `run_canary` leaves it, so that a `rollout` of the same spec rolls the served app.
+    Returns the engine's message."""
+    workloads = platform.workloads(spec.namespace)
+    engine = _engine(spec, platform, workloads, EventLog(), state_dir, Engine)
+    if workloads.app(spec.target) is None:
+        workloads.deploy(spec.target, AppVersion(version), replicas=replicas)
+    state = _initialise(engine, workloads, spec)
+    if workloads.app(spec.primary_name) is None:
+        raise UserError(f"{spec.primary_name} was not created: {state.message}")
+    return state.message
+
+
 def _session(options: RolloutOptions, say: Say):
     return platform_session("local", options.state_dir, say=say)
 

@@ -18,6 +18,17 @@ from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 CLI_TIMEOUT_S = 60
+SEED = Path(__file__).resolve().parents[2] / "fixtures" / "specs" / "seed-canary.yaml"
+ROLLOUT_TIMEOUT_S = 180  # the seed at time scale 0.1: about 13 s; a loaded machine takes more
+VS_ONLY = """apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.example.com]
+  http:
+  - route:
+    - destination: {host: web}
+"""
 
 
 def progressive(*args: str) -> subprocess.CompletedProcess:
@@ -26,9 +37,9 @@ def progressive(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.integration
-def test_up_serves_v1_status_reports_it_and_down_leaves_no_process(tmp_path: Path):
+def test_a_bare_platform_serves_what_is_applied_and_down_leaves_no_process(tmp_path: Path):
     state = tmp_path / "state"
-    up = progressive("up", "--state-dir", str(state))
+    up = progressive("up", "--state-dir", str(state), "--no-app")
     assert up.returncode == 0, up.stderr
     try:
         from progressive.platforms.local.platform import LocalPlatform
@@ -63,6 +74,49 @@ def test_up_serves_v1_status_reports_it_and_down_leaves_no_process(tmp_path: Pat
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
     assert not alive, f"processes left behind: {alive}"
     assert progressive("status", "--state-dir", str(state)).returncode == 1
+
+
+@pytest.mark.integration
+def test_up_serves_croc_hunter_and_a_rollout_rolls_it_leaving_the_platform_up(tmp_path: Path):
+    """The README's loop: up, curl, status, rollout, curl, status, down."""
+    state = tmp_path / "state"
+    up = progressive("up", "--state-dir", str(state), "--replicas", "2")
+    assert up.returncode == 0, up.stderr
+    try:
+        info = json.loads((state / "platform.json").read_text())
+        answer = requests.get(info["gateway_url"] + "/", timeout=5)  # no Host header: curl
+        assert answer.status_code == 200 and answer.headers["X-Version"] == "v1"
+        assert "serving    jx-production/jx-production-croc-hunter-jenkinsx-primary v1 (2 replicas)" in up.stdout
+
+        status = progressive("status", "--state-dir", str(state), "--json")
+        primary = json.loads(status.stdout)["workloads"]["jx-production/jx-production-croc-hunter-jenkinsx-primary"]
+        assert (primary["version"], primary["replicas"], primary["ready"]) == ("v1", 2, 2), primary
+        assert len(primary["ports"]) == 2
+        table = progressive("status", "--state-dir", str(state)).stdout  # piped: whole names
+        assert "jx-production/jx-production-croc-hunter-jenkinsx-primary" in table
+
+        rollout = subprocess.run(
+            [sys.executable, "-m", "progressive", "rollout", str(SEED), "--to", "v2",
+             "--time-scale", "0.1", "--rps", "50", "--state-dir", str(state)],
+            capture_output=True, text=True, timeout=ROLLOUT_TIMEOUT_S)
+        assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+        answer = requests.get(info["gateway_url"] + "/", timeout=5)
+        assert answer.headers["X-Version"] == "v2"  # the served app was rolled
+        status = progressive("status", "--state-dir", str(state), "--json")
+        assert status.returncode == 0 and json.loads(status.stdout)["running"]  # still up
+    finally:
+        down = progressive("down", "--state-dir", str(state))
+    assert down.returncode == 0, down.stderr
+    assert progressive("status", "--state-dir", str(state)).returncode == 1
+
+
+def test_up_refuses_a_bad_spec_before_anything_starts(tmp_path: Path):
+    bad = tmp_path / "vs.yaml"
+    bad.write_text(VS_ONLY)
+    result = progressive("up", "--state-dir", str(tmp_path / "state"), "--spec", str(bad))
+    assert result.returncode == 2 and "a Canary is needed" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state" / "platform.json").exists()
 
 
 def test_status_of_nothing_is_not_running(tmp_path: Path):

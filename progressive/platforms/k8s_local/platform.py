@@ -61,6 +61,7 @@ from progressive.routing.envoy import EnvoyRouter
 from progressive.routing.names import cluster_name
 from progressive.routing.virtualservice import own_host
 from progressive.waiting import wait_until
+from progressive.workloads.base import AppVersion
 
 AGENTS = ("node_agent", "mesh_agent")
 CRD_ESTABLISHED_S = 30.0
@@ -103,8 +104,11 @@ class K8sLocalPlatform(ClusterPlatform):
     FEATURES = ALL_FEATURES  # pod addresses map to loopback ones: workload endpoints dial
 
     def __init__(self, state_dir: Path, namespace: str = APP_NAMESPACE, *, keep_env: bool = False,
-                 die_with_parent: bool = True, kubernetes_version: str | None = None):
+                 die_with_parent: bool = True, kubernetes_version: str | None = None,
+                 app_version: str | None = "v1", app_replicas: int = 3):
+        """`app_version`: the Croc Hunter release `up` serves (None: no app)."""
         super().__init__(state_dir, namespace, keep_env)
+        self.app_version, self.app_replicas = app_version, app_replicas
         self.die_with_parent = die_with_parent
         self.plane = ControlPlane(self.state_dir, kubernetes_version, die_with_parent)
         self.gateway = EnvoyGateway(self.state_dir, die_with_parent=die_with_parent)
@@ -174,9 +178,12 @@ class K8sLocalPlatform(ClusterPlatform):
         objects = self.objects
         create_or_merge_patch(objects, {"apiVersion": "v1", "kind": "Namespace",
                                         "metadata": {"name": GATEWAY_NAMESPACE}})
-        for doc in render_croc_hunter(self.namespace, labels=self.labels):
-            create_or_merge_patch(objects, doc)
-        self._record("Croc Hunter applied", started)
+        for doc in render_croc_hunter(self.namespace, labels=self.labels,
+                                      app=AppVersion(self.app_version or "v1"),
+                                      replicas=self.app_replicas):
+            if self.app_version is not None or doc["kind"] in ("Namespace", "Gateway"):
+                create_or_merge_patch(objects, doc)  # no app: its namespace and gateway only
+        self._record("Croc Hunter applied" if self.app_version else "no app", started)
         self.versions()  # kept for the report
         atomic_write(self.state_dir / "platform.json", json.dumps({
             "platform": self.name, "gateway_url": self.gateway_url,

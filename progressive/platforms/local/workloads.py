@@ -186,6 +186,10 @@ class LocalWorkloads:
             )
         return Readiness(False, True, f"{name}: {ready}/{entry['desired']} replicas ready")
 
+    def _ready_replicas(self, entry: dict) -> int:
+        current = [r for r in entry["replicas"] if r["generation"] == entry["generation"]]
+        return sum(1 for r in current if self._healthy(r)) if entry["desired"] else 0
+
     def spec_hash(self, name: str) -> str | None:
         entry = self._read().get(name)
         return entry["hash"] if entry else None
@@ -203,7 +207,8 @@ class LocalWorkloads:
         return [(processes.LOOPBACK, r["port"]) for r in entry["replicas"]]
 
     def describe(self) -> dict:
-        """Per workload: version, desired replicas, ports and readiness (for `status --json`)."""
+        """Per workload: version, desired replicas, ports and ready replicas of the current
+        generation (for `status --json`, as Kubernetes' readyReplicas)."""
         out = {}
         for name, entry in self._read().items():
             out[name] = {
@@ -212,7 +217,7 @@ class LocalWorkloads:
                 "replicas": entry["desired"],
                 "ports": [r["port"] for r in entry["replicas"]],
                 "pids": [r["pid"] for r in entry["replicas"]],
-                "ready": self.is_ready(name).ready if entry["desired"] else False,
+                "ready": self._ready_replicas(entry),
             }
         return out
 
