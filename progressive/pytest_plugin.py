@@ -16,11 +16,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from progressive.platforms.base import Platform
 from progressive.platforms.factory import PLATFORMS, platform_features
+
+if TYPE_CHECKING:
+    from progressive.reports.allure_helpers import AttachmentNames
 
 # The rollout fixtures of the public pytest API (progressive.testing), loaded with this plugin.
 pytest_plugins = ("progressive.testing.fixtures",)
@@ -30,6 +34,7 @@ results_key = pytest.StashKey[dict]()
 settings_key = pytest.StashKey[dict]()
 deselected_key = pytest.StashKey[list]()
 versions_key = pytest.StashKey[dict]()
+attachments_key: pytest.StashKey[AttachmentNames] = pytest.StashKey()
 # The conformance entry of a test, carried on its reports: xdist ships a report's extra
 # attributes from a worker to the controller, which writes the report.
 ENTRY_ATTR = "progressive_conformance"
@@ -67,11 +72,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: starts real Envoy/Prometheus/app processes")
     config.stash[results_key] = {}
     config.pluginmanager.register(_Collector(config), "progressive-collector")
+    if getattr(config.option, "allure_report_dir", None):
+        import allure_commons
+
+        from progressive.reports.allure_helpers import AttachmentNames
+
+        names = config.stash[attachments_key] = AttachmentNames()
+        allure_commons.plugin_manager.register(names)
     config.stash[settings_key] = {
         "platform": config.getoption("--platform"),
         "engine": config.getoption("--engine"),
         "time_scale": _time_scale(config),
     }
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    names = config.stash.get(attachments_key, None)
+    if names is not None:
+        import allure_commons
+
+        allure_commons.plugin_manager.unregister(names)
 
 
 def _time_scale(config: pytest.Config) -> float:
@@ -161,6 +181,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if report.when == "call":
             _collect_diagnostics(item)
     entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)
+    attached = item.config.stash.get(attachments_key, None)
+    if attached is not None and attached.of(item.nodeid):
+        entry["attachments"] = attached.of(item.nodeid)
     setattr(report, ENTRY_ATTR, dict(entry))  # the entry so far, this phase included
     return report
 

@@ -16,6 +16,7 @@ from progressive.model import load_specs
 from progressive.model.types import VirtualServiceSpec
 from progressive.platforms.base import Platform
 from progressive.preview import deploy_destinations, destination_versions, measure_split
+from progressive.reports.plots import attach_split_plot
 from progressive.routing.names import workload_for_host
 from progressive.testing import FIXTURES, SuiteTimeouts, attach_json
 from progressive.waiting import wait_until
@@ -51,6 +52,7 @@ def test_one_percent_reaches_the_preview(platform, seed_vs):
     platform.router().apply_virtual_service(vs)
     shares = measure_split(platform, vs, SPLIT_REQUESTS, CONFIDENCE, versions)
     attach_json("split", [{**s.__dict__, "share": s.share} for s in shares])
+    attach_split_plot(shares)
     preview = next(s for s in shares if s.host == PREVIEW)
     assert preview.consistent, (
         f"preview got {preview.hits}/{preview.n} = {preview.share:.3%}, accepted "

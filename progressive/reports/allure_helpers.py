@@ -4,9 +4,11 @@ categories.json, and attachments of files, directories and plots."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import allure
+import allure_commons
 
 CATEGORIES = [
     {"name": "Unsupported features", "matchedStatuses": ["skipped"], "messageRegex": ".*unsupported:.*"},
@@ -57,3 +59,30 @@ def attach_dir(path: Path) -> None:
 def attach_text(body: str, name: str) -> None:
     """Attach a plain-text body (an event log, a PromQL result) to the running test."""
     allure.attach(body, name=name, attachment_type=allure.attachment_type.TEXT)
+
+
+class AttachmentNames:
+    """The name of every Allure attachment, per running test (allure_commons' attach hooks, so
+    attachments made through `allure.attach` directly count too): the conformance report names
+    each test's attachments."""
+
+    def __init__(self) -> None:
+        self.by_test: dict[str, list[str]] = {}
+
+    @allure_commons.hookimpl
+    def attach_data(self, body, name, attachment_type, extension) -> None:
+        self._add(name)
+
+    @allure_commons.hookimpl
+    def attach_file(self, source, name, attachment_type, extension) -> None:
+        self._add(name or Path(source).name)
+
+    def _add(self, name: str) -> None:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").rpartition(" (")[0]
+        if test and name:
+            names = self.by_test.setdefault(test, [])
+            if name not in names:
+                names.append(name)
+
+    def of(self, nodeid: str) -> list[str]:
+        return list(self.by_test.get(nodeid, []))

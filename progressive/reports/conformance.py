@@ -12,7 +12,8 @@
         result: success
         summary: {passed: 5, failed: 0, skipped: 0, unsupported: 1}
         features: {canary: passed, ...}
-        tests: [{name, description, features, outcome, reason?, durationSeconds}]
+        tests: [{name, description, features, outcome, reason?, durationSeconds,
+                 attachments?: [the names of its Allure attachments: plots, logs]}]
 
 A profile *succeeds* when every test in it passed or is unsupported by declaration; it is
 *partial* when some were skipped; it *fails* when one failed. Features take the worst outcome of
@@ -71,6 +72,7 @@ def build_report(results: dict, settings: dict, versions: dict,
                         "outcome": t["outcome"],
                         **({"reason": t["reason"]} if t.get("reason") else {}),
                         "durationSeconds": t.get("duration_s", 0.0),
+                        **({"attachments": t["attachments"]} if t.get("attachments") else {}),
                         "nodeid": t["nodeid"],
                     }
                     for t in tests

@@ -111,10 +111,12 @@ def results_section(results: list[dict]) -> str:
 
 
 def plots_section(results: list[dict], results_dir: Path) -> str:
-    """The PNG attachments of the Allure results, embedded per test up to a size budget (the
-    page stays one self-contained file); what did not fit is listed by name."""
-    figures, skipped, budget = [], [], MAX_EMBEDDED_BYTES
+    """The PNG attachments of the Allure results, embedded under each test's name and outcome
+    (failed tests included: their plots matter most) up to a size budget, so that the page
+    stays one self-contained file; what did not fit is listed by name."""
+    sections, skipped, budget = [], [], MAX_EMBEDDED_BYTES
     for r in results:
+        figures = []
         for a in _attachments(r):
             if a.get("type") != "image/png":
                 continue
@@ -123,19 +125,22 @@ def plots_section(results: list[dict], results_dir: Path) -> str:
                 data = path.read_bytes()
             except OSError:
                 continue
-            caption = f"{r.get('name', '?')}: {a.get('name', path.name)}"
+            caption = a.get("name", path.name)
             if len(data) > budget:
-                skipped.append(caption)
+                skipped.append(f"{r.get('name', '?')}: {caption}")
                 continue
             budget -= len(data)
             uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
             figures.append(f'<figure><img src="{uri}" alt="{_e(caption)}">'
                            f"<figcaption>{_e(caption)}</figcaption></figure>")
-    if not figures and not skipped:
+        if figures:
+            sections.append(f'<h3>{_e(r.get("name", "?"))} {_outcome(r.get("status", "?"))}</h3>\n'
+                            + "\n".join(figures))
+    if not sections and not skipped:
         return ""
     more = (f"<p>Not embedded (size): {_e(', '.join(skipped))}; see the Allure report.</p>"
             if skipped else "")
-    return "<h2>Plots</h2>\n" + "\n".join(figures) + more
+    return "<h2>Plots</h2>\n" + "\n".join(sections) + more
 
 
 def render_summary(report: dict | None, results_dir: Path | None) -> str:

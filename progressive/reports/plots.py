@@ -1,7 +1,7 @@
 """PNG plots of a rollout for the Allure report: the weight timeline, the share per step, a split.
 
-Suites call `attach_rollout_plots(timeline, records, canary_version)` after a rollout; the
-preview command and suite call `split_png`. Plots are drawn on a bare `matplotlib.figure.Figure`
+The suites' rollouts (progressive.testing.observe_rollout) attach `attach_rollout_plots`, also
+when the rollout fails; the preview tests `attach_split_plot`. Plots are drawn on a bare `matplotlib.figure.Figure`
 (rendered by the Agg backend when saved as PNG), never through pyplot, so no display, no global
 figure state and no backend switch; matplotlib is imported only when a plot is drawn, so
 importing `reports` stays cheap.
@@ -23,6 +23,8 @@ WEIGHT_COLOUR = "#1f6fb4"
 SHARE_COLOUR = "#2a9d4b"
 FAIL_COLOUR = "#d62728"
 QUIET_COLOUR = "#888888"
+ROLLOUT_PLOTS = ("canary weight over time", "observed share per step", "failed requests over time")
+SPLIT_PLOT = "split per destination"
 
 
 def _figure(width: float = 9.0, height: float = 4.5):
@@ -44,13 +46,26 @@ def _canary_percent(step: WeightStep) -> float:
 
 
 def weight_timeline_png(steps: list[WeightStep], path: Path, records: Records | None = None,
-                        canary_version: str | None = None) -> Path:
+                        canary_version: str | None = None,
+                        shares: list[StepShare] | None = None) -> Path:
     """The router's canary weight over time (step line); with `records`, the canary's observed
-    share per second as dots, and the seconds with failed requests as crosses."""
+    share per second as dots, and the seconds with failed requests as crosses; with `shares`,
+    each step's observed share (a bar) over its acceptance interval (a band), where it held."""
+    return _save(weight_timeline_figure(steps, records, canary_version, shares), path)
+
+
+def _origin(steps: list[WeightStep], records: Records | None) -> float:
+    starts = [s.first_seen for s in steps] + ([min(records.t)] if records else [])
+    return min(starts) if starts else 0.0
+
+
+def weight_timeline_figure(steps: list[WeightStep], records: Records | None = None,
+                           canary_version: str | None = None,
+                           shares: list[StepShare] | None = None):
+    """weight_timeline_png's Figure (its lines carry the data drawn: tests read them)."""
     if records is not None and not canary_version:
         raise ValueError("canary_version is needed to plot the observed share")
-    starts = [s.first_seen for s in steps] + ([min(records.t)] if records else [])
-    t0 = min(starts) if starts else 0.0
+    t0 = _origin(steps, records)
     fig = _figure()
     ax = fig.add_subplot()
     if steps:
@@ -74,6 +89,14 @@ def weight_timeline_png(steps: list[WeightStep], path: Path, records: Records | 
             ax.plot([s.t + 0.5 - t0 for s in failing], [100.0 * s.failures / s.n for s in failing],
                     "x", color=FAIL_COLOUR, markersize=7,
                     label="failed requests per second (% of that second)")
+    for n, share in enumerate(s for s in shares or [] if s.n):
+        lo, hi = 100.0 * share.interval[0] / share.n, 100.0 * share.interval[1] / share.n
+        colour = SHARE_COLOUR if share.consistent else FAIL_COLOUR
+        ax.fill_between([share.t0 - t0, share.t1 - t0], lo, hi, color=colour, alpha=0.2,
+                        linewidth=0, label="acceptance interval of the step" if n == 0 else None)
+        ax.plot([share.t0 - t0, share.t1 - t0], [100.0 * share.share] * 2, color=colour,
+                linewidth=3, gid="step-share",
+                label="observed share over the step" if n == 0 else None)
     ax.set_ylim(-3, 103)
     ax.set_xlim(left=0)
     ax.set_title("Canary weight over time" + (" and the traffic observed" if records else ""))
@@ -82,7 +105,33 @@ def weight_timeline_png(steps: list[WeightStep], path: Path, records: Records | 
     ax.grid(True, alpha=0.3)
     if steps or records:
         ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, path)
+    return fig
+
+
+def failures_png(records: Records, path: Path, steps: list[WeightStep] | None = None) -> Path:
+    """Failed requests (no answer or a 5xx) per second over the run, on the timeline's clock."""
+    return _save(failures_figure(records, steps), path)
+
+
+def failures_figure(records: Records, steps: list[WeightStep] | None = None):
+    """failures_png's Figure: one bar per second with its failed requests."""
+    t0 = _origin(list(steps or []), records)
+    fig = _figure(9.0, 3.2)
+    ax = fig.add_subplot()
+    seconds = per_second(records) if records else []
+    ax.bar([s.t + 0.5 - t0 for s in seconds], [s.failures for s in seconds], width=0.9,
+           color=FAIL_COLOUR, gid="failures")
+    total = sum(s.failures for s in seconds)
+    ax.set_title(f"Failed requests over time: {total} of {len(records) if records else 0}")
+    if not total:
+        ax.text(0.5, 0.5, "no request failed", transform=ax.transAxes, ha="center",
+                color=QUIET_COLOUR)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds since the first observation")
+    ax.set_ylabel("failed requests per second")
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig
 
 
 def step_shares_png(shares: list[StepShare], path: Path) -> Path:
@@ -162,7 +211,8 @@ def destination_rows(shares) -> list[dict]:
 def attach_rollout_plots(timeline: WeightTimeline | list[WeightStep], records: Records,
                          canary_version: str, shares: list[StepShare] | None = None,
                          dest: Path | None = None) -> list[Path]:
-    """Draw the weight timeline and the per-step shares and attach both to the Allure result.
+    """Draw the weight timeline (the steps' shares over it), the per-step shares and the
+    failed requests over time, and attach the three to the Allure result.
 
     `shares` defaults to join(timeline, records, canary_version). The PNGs go to `dest` (kept)
     or to a temporary directory removed after attaching (Allure copies what it attaches).
@@ -176,10 +226,21 @@ def attach_rollout_plots(timeline: WeightTimeline | list[WeightStep], records: R
     with tempfile.TemporaryDirectory(prefix="progressive-plots-") as tmp:
         out = Path(dest) if dest is not None else Path(tmp)
         paths = [
-            weight_timeline_png(steps, out / "weight-timeline.png", records, canary_version),
+            weight_timeline_png(steps, out / "weight-timeline.png", records, canary_version,
+                                shares),
             step_shares_png(shares, out / "share-per-step.png"),
+            failures_png(records, out / "failed-requests.png", steps),
         ]
-        for path, name in zip(paths, ("canary weight over time", "observed share per step"),
-                              strict=True):
+        for path, name in zip(paths, ROLLOUT_PLOTS, strict=True):
             attach_file(path, name=name)
     return paths
+
+
+def attach_split_plot(shares, dest: Path | None = None) -> Path:
+    """Draw a fixed split (progressive.preview.DestinationShare-like objects) and attach it."""
+    from progressive.reports.allure_helpers import attach_file
+
+    with tempfile.TemporaryDirectory(prefix="progressive-plots-") as tmp:
+        path = split_png(destination_rows(shares), (Path(dest) if dest else Path(tmp)) / "split.png")
+        attach_file(path, name=SPLIT_PLOT)
+    return path

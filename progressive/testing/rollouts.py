@@ -171,26 +171,46 @@ def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpe
     assert scaled is not None, "apply() sets the spec the engine runs"
     t = SuiteTimeouts.of(scaled)
     host = host or platform.gateway_host(spec)
-    with ExitStack() as stack:
-        timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
-        statuses = stack.enter_context(StatusTimeline(engine.status))
-        load = stack.enter_context(
-            traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
-        )
-        load.wait_for_requests(10, timeout=t.requests_s(10, rps))
-        engine.trigger(new)
-        if during is not None:
-            during(engine, timeline)
-        status = engine.wait_done(timeout=t.rollout_s)
-        done_at = time.time()  # the records' clock
-        load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
-                               timeout=t.requests_s(AFTER_END_REQUESTS, rps))
+    timeline = load = None
+    try:
+        with ExitStack() as stack:
+            timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(scaled)))
+            statuses = stack.enter_context(StatusTimeline(engine.status))
+            load = stack.enter_context(
+                traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
+            )
+            load.wait_for_requests(10, timeout=t.requests_s(10, rps))
+            engine.trigger(new)
+            if during is not None:
+                during(engine, timeline)
+            status = engine.wait_done(timeout=t.rollout_s)
+            done_at = time.time()  # the records' clock
+            load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
+                                   timeout=t.requests_s(AFTER_END_REQUESTS, rps))
+    finally:  # a rollout that failed or timed out is plotted too: then it matters most
+        if timeline is not None and load is not None:
+            attach_plots(timeline, load.records, new.version, t.route_update_s)
     obs = Observation(scaled, timeline, load, status, engine.events(), done_at,
                       statuses.changes(), initial, new)
     attach_json("events", obs.events)
     attach_json("status changes", [dataclasses.asdict(c) for c in obs.statuses])
     attach_json("weights seen", obs.weights_seen())
     return obs
+
+
+def attach_plots(timeline: WeightTimeline, records, canary_version: str,
+                 guard_s: float) -> None:
+    """The rollout's plots on the Allure result (progressive.reports.plots): the weight
+    timeline with each step's share over it, the share per step, the failed requests over
+    time. A plot that cannot be drawn is reported as a text attachment, never as the verdict."""
+    from progressive.reports.plots import attach_rollout_plots
+
+    try:
+        attach_rollout_plots(timeline, records, canary_version,
+                             join(timeline, records, canary_version=canary_version,
+                                  guard_s=guard_s))
+    except Exception as exc:  # noqa: BLE001 - the plots illustrate; the assertions judge
+        allure.attach(f"{exc!r}", name="plots not drawn", attachment_type=allure.attachment_type.TEXT)
 
 
 @contextmanager

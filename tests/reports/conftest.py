@@ -3,7 +3,7 @@
 `allure_run` runs pytest in a subprocess on a tiny conformance file with --alluredir and
 --conformance-report, so the results, the attachments and conformance.yaml are what the
 allure-pytest plugin and the `progressive` plugin really write (one test attaches the rollout
-plots, one fails a share check, one needs a feature the run exempts).
+plots, one fails a share check after attaching its split plot, one needs a feature the run exempts).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 INNER_TESTS = '''
 import pytest
-from progressive.reports.plots import attach_rollout_plots
+from progressive.preview import DestinationShare
+from progressive.reports.plots import attach_rollout_plots, attach_split_plot
 from rollout_data import rollout
 
 @pytest.mark.conformance("canary-stepping", "weights walk the spec's steps", features=["canary"])
@@ -30,6 +31,10 @@ def test_stepping():
 @pytest.mark.conformance("preview-split", "the 99/1 route sends 1% to the preview",
                          features=["header-routing"])
 def test_preview():
+    attach_split_plot([DestinationShare("croc-hunter-jenkinsx.jx-staging", "pr-1", 1, 0.01, 82,
+                                        2643, (12, 44), (0.025, 0.038)),
+                       DestinationShare("croc-hunter-jenkinsx.jx-production", "v1", 99, 0.99,
+                                        2561, 2643, (2599, 2631), (0.962, 0.975))])
     assert False, "preview share 3.1% outside the acceptance interval [0.75%, 1.26%]"
 
 @pytest.mark.conformance("mirroring", "mirrored traffic reaches the canary", features=["mirroring"],

@@ -108,7 +108,8 @@ def test_split_png_zooms_on_each_destination(tmp_path: Path):
 def test_attach_outside_an_allure_run_writes_the_pngs(tmp_path: Path):
     steps, records = rollout([0, 10, 100])
     paths = plots.attach_rollout_plots(steps, records, "v2", dest=tmp_path)
-    assert [p.name for p in paths] == ["weight-timeline.png", "share-per-step.png"]
+    assert [p.name for p in paths] == ["weight-timeline.png", "share-per-step.png",
+                                       "failed-requests.png"]
     assert all(png_size(p)[0] > 0 for p in paths)
 
 
@@ -116,7 +117,57 @@ def test_attached_to_the_allure_result(allure_run):
     results = [json.loads(p.read_text()) for p in allure_run.results.glob("*-result.json")]
     stepping = next(r for r in results if r["name"] == "test_stepping")
     attached = {a["name"]: a for a in stepping["attachments"]}
-    assert set(attached) == {"canary weight over time", "observed share per step"}
+    assert set(attached) == set(plots.ROLLOUT_PLOTS)
     for a in attached.values():
         assert a["type"] == "image/png"
         assert png_size(allure_run.results / a["source"])[0] > 0
+
+
+def distinct_colours(path: Path) -> int:
+    from matplotlib.image import imread
+
+    rgb = (imread(path)[..., :3] * 255).round().astype(int)
+    return len({tuple(px) for px in rgb.reshape(-1, 3)[::7]})
+
+
+class TestWhatThePlotsShow:
+    """The data behind each plot is the rollout's: the steps' weights, each step's observed
+    share and interval, the failed requests per second; and the images are drawn, not blank."""
+
+    def test_the_timeline_draws_the_weights_and_each_steps_share_over_its_interval(self):
+        steps, records = rollout([0, 10, 20, 50, 100], served={2: 35})
+        shares = join(steps, records, "v2")
+        ax = plots.weight_timeline_figure(steps, records, "v2", shares).axes[0]
+        weight_line = ax.lines[0]
+        assert list(weight_line.get_ydata())[:-1] == [float(s.canary) for s in steps]
+        assert list(weight_line.get_xdata())[:-1] == [s.first_seen - T0 for s in steps]
+        drawn = [line for line in ax.lines if line.get_gid() == "step-share"]
+        counted = [s for s in shares if s.n]
+        assert [line.get_ydata()[0] for line in drawn] == [100 * s.share for s in counted]
+        assert [tuple(line.get_xdata()) for line in drawn] == [(s.t0 - T0, s.t1 - T0) for s in counted]
+        assert [line.get_color() for line in drawn].count(plots.FAIL_COLOUR) == \
+            sum(1 for s in counted if not s.consistent) == 1  # step 2 served 35% at weight 20
+
+    def test_the_failures_plot_counts_failed_requests_per_second(self):
+        steps, records = rollout([0, 50])
+        for i in range(30):
+            records.append(T0 + 1.0 + i * 0.01, "", 503, 2.0)
+        ax = plots.failures_figure(records, steps).axes[0]
+        heights = {round(b.get_x() + b.get_width() / 2, 2): b.get_height() for b in ax.patches}
+        assert heights[1.5] == 30 and sum(heights.values()) == 30
+        assert "30 of" in ax.get_title()
+
+    def test_the_images_are_drawn_not_blank(self, tmp_path: Path):
+        steps, records = rollout([0, 10, 20, 50, 100])
+        for path in plots.attach_rollout_plots(steps, records, "v2", dest=tmp_path):
+            assert distinct_colours(path) > 20, f"{path.name} is blank or uniform"
+
+
+def test_the_conformance_report_names_each_tests_attachments(allure_run):
+    import yaml
+
+    tests = {t["name"]: t for p in yaml.safe_load(allure_run.conformance.read_text())["profiles"]
+             for t in p["tests"]}
+    assert tests["canary-stepping"]["attachments"] == list(plots.ROLLOUT_PLOTS)
+    assert tests["preview-split"]["attachments"] == [plots.SPLIT_PLOT]  # failed, plot attached
+    assert "attachments" not in tests["mirroring"]

@@ -109,7 +109,7 @@ def test_allure_html_report_with_node(allure_run, tmp_path: Path):
     assert sorted(t["name"] for t in tests) == ["test_mirroring", "test_preview", "test_stepping"]
     pngs = [v for k, v in files.items() if k.startswith("data/attachments/")
             and v[:8] == b"\x89PNG\r\n\x1a\n"]
-    assert len(pngs) == 2
+    assert len(pngs) == 4
     categories = json.loads(files["widgets/categories.json"])
     names = {n["name"] for n in categories["nodes"].values() if n.get("type") == "category"}
     assert {"Traffic share out of bounds", "Unsupported features"} <= names

@@ -9,6 +9,7 @@ import yaml
 
 from progressive.reports.conformance import build_report
 from progressive.reports.html import write_summary
+from progressive.reports.plots import ROLLOUT_PLOTS
 
 SETTINGS = {"engine": "bundled", "platform": "local", "time_scale": 0.1}
 VERSIONS = {"envoy": "1.40.0", "prometheus": "2.42.0"}
@@ -78,8 +79,13 @@ def test_from_a_real_run_with_plots(allure_run, tmp_path: Path):
         allure_run.conformance.read_text())["profiles"] for t in p["tests"]}
     assert row_of(html, "preview-split")[4] == reasons["preview-split"] != ""
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 2
-    assert "test_stepping: canary weight over time" in html
+    assert len(images) == 4  # the rollout's three, and the failed preview test's split
+    stepping, preview = html.index("<h3>test_stepping"), html.index("<h3>test_preview")
+    for name in ROLLOUT_PLOTS:  # under its test's heading
+        assert stepping < html.index(f'alt="{name}"') < preview or \
+            preview < stepping < html.index(f'alt="{name}"')
+    assert ">failed</span></h3>" in html[preview:preview + 200]
+    assert 'alt="split per destination"' in html[preview:]
 
 
 def test_without_a_conformance_report_lists_the_allure_tests(allure_run, tmp_path: Path):
@@ -88,4 +94,4 @@ def test_without_a_conformance_report_lists_the_allure_tests(allure_run, tmp_pat
     assert "No conformance report found." in html
     td = cells(html)
     assert any(c.endswith("test_preview") for c in td)
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/png;base64,") == 4
