@@ -9,8 +9,8 @@
    engine, apps, their share of Envoy and Prometheus) plus the idle platform.
 3. A conformance run per worker count: wall time, outcome, busy cores.
 
-progressive/commands/conformance.py sizes its default from ROLLOUT_CPU and PLATFORM_CPU: this
-prints the figures those constants come from. Busy cores: the change of psutil.cpu_times()
+progressive/commands/conformance.py sizes its default from TEST_CPU and PLATFORM_CPU (per platform,
+with PEAK_FACTOR of headroom): this prints the figures those constants come from. Busy cores: the change of psutil.cpu_times()
 (everything but idle and iowait) over the wall time.
 """
 
@@ -79,7 +79,7 @@ def main() -> int:
                      outcome))
         if n == 1:
             rows.append(("one rollout test (serial run - idle platform)",
-                         f"{busy - idle:.2f} cores", "ROLLOUT_CPU"))
+                         f"{busy - idle:.2f} cores", f"TEST_CPU[{args.platform!r}]"))
     print(markdown_table(rows))
     return 0
 

@@ -27,12 +27,14 @@ from progressive.errors import BehaviourFailed, UserError
 from progressive.platforms.factory import PLATFORMS
 from progressive.resources import packaged
 
-# What one rollout test costs the machine, in cores, measured on the local platform
-# (bench/bench_concurrency.py: Locust at 150 req/s, the engine, the app processes and their share
-# of Envoy and Prometheus), and what the shared platform costs when idle. The default number of
-# tests run at once keeps their sum within the machine's cores.
-ROLLOUT_CPU = 0.6
-PLATFORM_CPU = {"local": 0.2, "k8s-local": 0.6}  # k8s-local adds etcd, the API server, agents
+# Measured on 2 cores (bench/bench_concurrency.py [--platform k8s-local]): the cores one rollout
+# test keeps busy on average (a serial run's busy cores less the idle platform's: Locust at
+# 150 req/s, the engine, the app processes, their share of the platform) and what the idle
+# platform takes. The default number of tests at once leaves PEAK_FACTOR for a test's peaks
+# (processes starting, a step's route change, plots): 3 on local and 2 on k8s-local here.
+TEST_CPU = {"local": 0.37, "k8s-local": 0.61}
+PLATFORM_CPU = {"local": 0.02, "k8s-local": 0.07}
+PEAK_FACTOR = 1.5
 MAX_WORKERS = 4
 SHARED = tuple(PLATFORM_CPU)  # the platforms whose tests can share one platform
 
@@ -62,7 +64,8 @@ def preflight(platform: str, kubernetes_version: str | None = None) -> None:
 def default_workers(cores: int | None = None, platform: str = "local") -> int:
     """Tests run at once on a shared platform: as many rollouts as the cores carry."""
     cores = cores or os.cpu_count() or 1
-    return max(1, min(MAX_WORKERS, int((cores - PLATFORM_CPU[platform]) / ROLLOUT_CPU)))
+    per_test = TEST_CPU[platform] * PEAK_FACTOR
+    return max(1, min(MAX_WORKERS, int((cores - PLATFORM_CPU[platform]) / per_test)))
 
 
 def run_pytest(args: list[str]) -> int:
