@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install prometheus wrk k8s-tools conformance test unit bench lint wheel-check clean
+.PHONY: install prometheus optional k8s-tools conformance test unit bench lint wheel-check clean
 
-install: $(STAMP) prometheus wrk k8s-tools
+install: $(STAMP) prometheus optional k8s-tools
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "progressive needs Python 3.11 or newer (found %d.%d)" % sys.version_info[:2])'
@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 prometheus:
 	@bash scripts/ensure-prometheus.sh
 
-# Only bench/bench_compare.py needs wrk; without it the install goes on and says how to get it.
-wrk:
-	@bash scripts/ensure-wrk.sh
+# wrk (bench_compare) and Chromium (the browser test of the reports), where the machine allows;
+# without them the install goes on, says how to get them, and what needs them skips.
+optional:
+	@bash scripts/ensure-optional.sh
 
 # Kubernetes, etcd and Flagger for --platform k8s-local, built from the package's Go wrapper
 # modules into the user cache (`progressive tools path`; cold: about 10 min on 2 cores; warm:
