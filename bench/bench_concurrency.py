@@ -10,7 +10,7 @@
 3. A conformance run per worker count: wall time, outcome, busy cores.
 
 progressive/commands/conformance.py sizes its default from TEST_CPU and PLATFORM_CPU (per platform,
-with PEAK_FACTOR of headroom): this prints the figures those constants come from. Busy cores: the change of psutil.cpu_times()
+filling at most UTILISATION of the cores): this prints the figures those constants come from. Busy cores: the change of psutil.cpu_times()
 (everything but idle and iowait) over the wall time.
 """
 

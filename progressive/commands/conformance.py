@@ -30,11 +30,12 @@ from progressive.resources import packaged
 # Measured on 2 cores (bench/bench_concurrency.py [--platform k8s-local]): the cores one rollout
 # test keeps busy on average (a serial run's busy cores less the idle platform's: Locust at
 # 150 req/s, the engine, the app processes, their share of the platform) and what the idle
-# platform takes. The default number of tests at once leaves PEAK_FACTOR for a test's peaks
-# (processes starting, a step's route change, plots): 3 on local and 2 on k8s-local here.
+# platform takes. The default number of tests at once fills at most UTILISATION of the cores
+# with their average load, leaving the rest for a test's peaks (processes starting, a step's
+# route change, plots): 4 on local and 2 on k8s-local with 2 cores.
 TEST_CPU = {"local": 0.37, "k8s-local": 0.61}
 PLATFORM_CPU = {"local": 0.02, "k8s-local": 0.07}
-PEAK_FACTOR = 1.5
+UTILISATION = 0.75
 MAX_WORKERS = 4
 SHARED = tuple(PLATFORM_CPU)  # the platforms whose tests can share one platform
 
@@ -64,8 +65,8 @@ def preflight(platform: str, kubernetes_version: str | None = None) -> None:
 def default_workers(cores: int | None = None, platform: str = "local") -> int:
     """Tests run at once on a shared platform: as many rollouts as the cores carry."""
     cores = cores or os.cpu_count() or 1
-    per_test = TEST_CPU[platform] * PEAK_FACTOR
-    return max(1, min(MAX_WORKERS, int((cores - PLATFORM_CPU[platform]) / per_test)))
+    room = cores * UTILISATION - PLATFORM_CPU[platform]
+    return max(1, min(MAX_WORKERS, int(room / TEST_CPU[platform])))
 
 
 def run_pytest(args: list[str]) -> int:
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
         html: bool = typer.Option(True, help="build the Allure HTML report when Node is present"),
         workers: int | None = typer.Option(
             None, min=1, help="tests run at once, sharing one platform (local and k8s-local; "
-                              "default: as many rollouts as the cores carry: on 2 cores 3 on "
+                              "default: as many rollouts as the cores carry: on 2 cores 4 on "
                               "local, 2 on k8s-local)"),
     ) -> None:
         """Run the conformance suites against an engine on a platform. Extra args go to pytest."""

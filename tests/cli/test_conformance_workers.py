@@ -11,7 +11,7 @@ import pytest
 from progressive.commands.conformance import MAX_WORKERS, default_workers
 
 
-@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 3), (4, MAX_WORKERS), (64, MAX_WORKERS)])
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 4), (4, MAX_WORKERS), (64, MAX_WORKERS)])
 def test_the_default_fits_the_rollouts_to_the_cores(cores, workers):
     assert default_workers(cores) == workers
 
