@@ -30,15 +30,11 @@ import tempfile
 from pathlib import Path
 
 from bench_platform import throughput  # noqa: E402 - bench/ is on sys.path
+from benchsetup import NAMESPACE, two_versions  # noqa: E402
 from benchtable import markdown_table  # noqa: E402
 
-from progressive.model.types import Analysis, CanarySpec
 from progressive.platforms.local.platform import LocalPlatform
-from progressive.waiting import wait_until
-from progressive.workloads.base import AppVersion
 
-NAMESPACE = "bench"
-TARGET = "croc-hunter"
 SECONDS = 8.0
 RAMP_S = 1.0  # Locust's first second (users spawning, connections opening) is not counted
 WRK_CONNECTIONS = 64
@@ -91,13 +87,7 @@ def measure(seconds: float = SECONDS) -> dict:
         platform = LocalPlatform(Path(tmp) / "platform", NAMESPACE)
         try:
             platform.up()
-            spec = CanarySpec(name=TARGET, namespace=NAMESPACE, target=TARGET,
-                              analysis=Analysis(step_weight=10))
-            wl = platform.workloads(NAMESPACE)
-            wl.deploy(spec.primary_name, AppVersion("v1"), replicas=2)
-            wl.deploy(spec.canary_name, AppVersion("v2"), replicas=1)
-            for name in (spec.primary_name, spec.canary_name):
-                wait_until(lambda n=name: wl.is_ready(n).ready, timeout=30, what=f"{name} ready")
+            spec = two_versions(platform, primary_replicas=2)
             platform.router().set_routes(spec, 90, 10)
             url, host = platform.gateway_url + "/", platform.gateway_host(spec)
             try:

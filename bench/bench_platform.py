@@ -31,18 +31,15 @@ from pathlib import Path
 import aiohttp
 import psutil
 import requests
-from benchtable import markdown_table  # noqa: E402 - bench/ is on sys.path
+from benchsetup import NAMESPACE, two_versions  # noqa: E402 - bench/ is on sys.path
+from benchtable import markdown_table  # noqa: E402
 
 import progressive.platforms.local.envoy as envoy_module
 from progressive import processes
-from progressive.model.types import Analysis, CanarySpec
+from progressive.model.types import CanarySpec
 from progressive.platforms.local.platform import LocalPlatform
-from progressive.waiting import wait_until
-from progressive.workloads.base import AppVersion
 
 REPO = Path(__file__).resolve().parents[1]
-NAMESPACE = "bench"
-TARGET = "croc-hunter"
 UP_REPEATS = 3
 FLIPS = 50
 FLIP_BOUND_S = 5.0  # the new side must answer within this after set_routes started
@@ -310,13 +307,8 @@ def measure(flips: int = FLIPS, throughput_s: float = THROUGHPUT_S) -> dict:
         platform = LocalPlatform(root / "platform", NAMESPACE)
         try:
             platform.up()
-            spec = CanarySpec(name=TARGET, namespace=NAMESPACE, target=TARGET,
-                              analysis=Analysis(step_weight=10))
+            spec = two_versions(platform)
             wl = platform.workloads(NAMESPACE)
-            wl.deploy(spec.primary_name, AppVersion("v1"), replicas=1)
-            wl.deploy(spec.canary_name, AppVersion("v2"), replicas=1)
-            for name in (spec.primary_name, spec.canary_name):
-                wait_until(lambda n=name: wl.is_ready(n).ready, timeout=30, what=f"{name} ready")
             platform.router().set_routes(spec, 100, 0)
             out["idle"] = sample_rss(platform.state_dir, IDLE_S)
             out["loaded"], out["loaded_rate"] = memory_under_load(platform)

@@ -6,7 +6,8 @@
     python bench/profile_hotpaths.py tick --top 40 --keep tick.raw
 
 Not a benchmark (bench/run.py does not run it): it prints, for the frames under the path's
-entry point, the share of CPU samples each one (and what it calls) took, largest first. py-spy
+entry point, the share of CPU samples each one took itself, then with what it calls, largest
+first. py-spy
 (pinned in the dev extras) samples a child process that runs the workload; it skips idle
 threads, so waits are left out. It needs ptrace (root, or CAP_SYS_PTRACE in a container).
 """
@@ -29,10 +30,11 @@ ROUTE_FLIPS = 200
 LOCUST_S = 8
 
 
-def inclusive_shares(raw: Path, entry: str) -> tuple[int, list[tuple[str, int]]]:
-    """Samples under `entry`, and per frame (function + file:line) the samples it was on the
-    stack of, from py-spy's raw (collapsed stacks) output."""
-    counts: collections.Counter[str] = collections.Counter()
+def shares(raw: Path, entry: str) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
+    """Samples under `entry`; per frame (function and file:line) the samples it was on the
+    stack of (inclusive) and those it was running itself (self), from py-spy's raw output."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
@@ -41,9 +43,10 @@ def inclusive_shares(raw: Path, entry: str) -> tuple[int, list[tuple[str, int]]]
         if start is None:
             continue
         total += int(n)
+        own[_short(frames[-1])] += int(n)
         for frame in dict.fromkeys(_short(f) for f in frames[start:]):
-            counts[frame] += int(n)
-    return total, counts.most_common()
+            inclusive[frame] += int(n)
+    return total, inclusive.most_common(), own.most_common()
 
 
 def _short(frame: str) -> str:
@@ -64,25 +67,16 @@ def workload_tick() -> None:
 
 
 def _platform_with_two_versions(tmp: Path, primary_replicas: int = 1):
-    from progressive.model.types import Analysis, CanarySpec
-    from progressive.platforms.local.platform import LocalPlatform
-    from progressive.waiting import wait_until
-    from progressive.workloads.base import AppVersion
+    from benchsetup import NAMESPACE, two_versions
 
-    platform = LocalPlatform(tmp / "platform", "bench")
+    from progressive.platforms.local.platform import LocalPlatform
+
+    platform = LocalPlatform(tmp / "platform", NAMESPACE)
     platform.up()
-    spec = CanarySpec(name="croc-hunter", namespace="bench", target="croc-hunter",
-                      analysis=Analysis(step_weight=10))
-    wl = platform.workloads("bench")
-    wl.deploy(spec.primary_name, AppVersion("v1"), replicas=primary_replicas)
-    wl.deploy(spec.canary_name, AppVersion("v2"), replicas=1)
-    for name in (spec.primary_name, spec.canary_name):
-        wait_until(lambda n=name: wl.is_ready(n).ready, timeout=30, what=f"{name} ready")
-    return platform, spec
+    return platform, two_versions(platform, primary_replicas)
 
 
 def workload_routes() -> None:
-    sys.path.insert(0, str(HERE))
     from bench_platform import propagation
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +108,7 @@ def workload_recorder() -> None:
             platform.down()
 
 
+sys.path.insert(0, str(HERE))  # the bench helpers, also in the profiled child
 WORKLOADS = {"tick": workload_tick, "routes": workload_routes, "recorder": workload_recorder}
 
 
@@ -143,12 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         if done.returncode != 0 or not raw.exists():
             print(done.stdout[-2000:] + done.stderr[-2000:], file=sys.stderr)
             return 1
-        total, shares = inclusive_shares(raw, ENTRY[a.path])
+        total, inclusive, own = shares(raw, ENTRY[a.path])
     print(f"{a.path}: {total} samples at {RATE_HZ} Hz under {ENTRY[a.path]} "
-          f"({total / RATE_HZ * 1000:.0f} ms of CPU)")
-    print("| share | frame (and what it calls) |\n|---|---|")
-    for frame, n in shares[: a.top]:
-        print(f"| {100 * n / total:5.1f}% | {frame} |")
+          f"({total / RATE_HZ * 1000:.0f} ms of CPU)\n")
+    for title, rows in (("where the CPU is spent (self)", own),
+                        ("what it is spent under (inclusive)", inclusive)):
+        print(f"| share | {title} |\n|---|---|")
+        for frame, n in rows[: a.top]:
+            print(f"| {100 * n / total:5.1f}% | {frame} |")
+        print()
     return 0
 
 
