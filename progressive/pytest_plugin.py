@@ -3,7 +3,10 @@
 Loaded through the `pytest11` entry point. A conformance test declares itself with
 
     @pytest.mark.conformance("canary-stepping", "weights walk the spec's steps",
-                             features=["canary"], profile="core")
+                             features=["canary"], rules=["4.11", "12.2"], profile="core")
+
+`rules` are the numbers of the SEMANTICS.md rules it asserts (progressive/rules.py): the
+conformance report maps each rule to its tests and lists the rules no test asserts.
 
 A test whose features the platform or engine lacks (or that the user exempts) is skipped and
 recorded as *unsupported* in the conformance report, never as passed or failed. On failure the
@@ -22,6 +25,7 @@ import pytest
 
 from progressive.platforms.base import Platform
 from progressive.platforms.factory import PLATFORMS, platform_features
+from progressive.rules import unknown as unknown_rules
 
 if TYPE_CHECKING:
     from progressive.reports.allure_helpers import AttachmentNames
@@ -54,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(built beside it by `progressive tools install --kubernetes-version X.Y.Z`)")
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the conformance report (YAML) here")
+    group.addoption("--coverage-map", default=None, metavar="PATH",
+                    help="write the SEMANTICS rules -> conformance tests map of the collected "
+                         "tests here (YAML; with --collect-only nothing runs)")
     group.addoption("--keep-env", action="store_true",
                     help="leave the platform running after the session")
     group.addoption("--supported-features", default=None, metavar="A,B",
@@ -67,7 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "conformance(name, description, features=(), profile='core'): a conformance test",
+        "conformance(name, description, features=(), rules=(), profile='core'): a conformance "
+        "test; rules are SEMANTICS.md rule numbers (progressive/rules.py)",
     )
     config.addinivalue_line("markers", "integration: starts real Envoy/Prometheus/app processes")
     config.stash[results_key] = {}
@@ -128,19 +136,31 @@ def conformance_info(item: pytest.Item) -> dict | None:
         "name": name,
         "description": description,
         "features": tuple(marker.kwargs.get("features", ())),
+        "rules": tuple(marker.kwargs.get("rules", ())),
         "profile": marker.kwargs.get("profile", "core"),
     }
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     claimed = _claimed_features(config)
+    collected = []
     for item in items:
         info = conformance_info(item)
         if info is None:
             continue
+        wrong = unknown_rules(info["rules"])
+        if wrong:
+            raise pytest.UsageError(f"{item.nodeid}: conformance marker names unknown SEMANTICS "
+                                    f"rules {wrong} (progressive/rules.py lists them)")
+        collected.append(info)
         missing = [f for f in info["features"] if f not in claimed]
         if missing:
             item.add_marker(pytest.mark.skip(reason=f"{UNSUPPORTED_PREFIX} {', '.join(missing)}"))
+    coverage_path = config.getoption("--coverage-map")
+    if coverage_path and not hasattr(config, "workerinput"):
+        from progressive.reports.coverage import write_coverage
+
+        write_coverage(Path(coverage_path), collected)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -206,7 +226,7 @@ class _Collector:
         elif report.failed and str(report.when) == "???":  # xdist: its worker crashed
             self.config.stash[results_key][report.nodeid] = {
                 "name": report.nodeid, "description": "a test whose worker crashed",
-                "features": [], "profile": "core", "nodeid": report.nodeid,
+                "features": [], "rules": [], "profile": "core", "nodeid": report.nodeid,
                 "outcome": "failed", "reason": str(report.longrepr)}
 
     @pytest.hookimpl(optionalhook=True)

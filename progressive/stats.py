@@ -92,6 +92,14 @@ def sample_size(p: float, half_width: float, alpha: float = DEFAULT_ALPHA) -> in
         n = math.ceil(n * 1.05) + 1
 
 
+def zero_count_sample_size(share: float, alpha: float = DEFAULT_ALPHA) -> int:
+    """Requests in which none reaching a destination rules out, at false-alarm probability
+    `alpha`, that it gets `share` of them or more: the least n with (1 - share)^n <= alpha."""
+    if not 0.0 < share < 1.0:
+        raise ValueError("share must be in (0, 1)")
+    return math.ceil(math.log(alpha) / math.log1p(-share))
+
+
 @dataclass
 class Verdict:
     decided: bool

@@ -62,6 +62,7 @@ def green_analysis_load(spec, tester: LoadTester, gateway_url: str, as_run, rps:
     "Flagger form: analysis on green's own address, then all traffic switches in one change, "
     "with zero failed requests",
     features=["blue-green", "metrics-istio", "webhooks"],  # load-test hooks drive green
+    rules=["9.1"],
 )
 def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespace, as_run):
     with LoadTester() as tester:
@@ -84,6 +85,7 @@ def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespac
     "blue-green-iterations-rollback",
     "Flagger form: a bad green is rolled back before any production request reaches it",
     features=["blue-green", "metrics-istio", "webhooks"],  # load-test hooks drive green
+    rules=["9.1", "6.1"],
 )
 def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_load, namespace,
                                                      as_run):
@@ -123,6 +125,7 @@ def shipper(platform: Platform, engine: EngineUnderTest,
     "blue-green-shipper",
     "Shipper form: staging, 50/50, full on and back, capacity before traffic, zero failures",
     features=["shipper", "workload-endpoints"],
+    rules=["9.2"],
 )
 def test_shipper_steps_switch_and_roll_back(platform: Platform, engine: EngineUnderTest,
                                             shipper: ApplicationSpec, time_scale: float) -> None:

@@ -32,6 +32,7 @@ def seed_rollout(module_rollout):
     "canary-stepping",
     "the router walks exactly the weights the seed's Canary implies and the canary is promoted",
     features=["canary", "metrics-istio"],
+    rules=["4.11"],
 )
 def test_weights_walk_the_steps_and_promote(seed_rollout):
     obs = seed_rollout
@@ -46,6 +47,7 @@ def test_weights_walk_the_steps_and_promote(seed_rollout):
     "during every weight step the share of requests answered by the canary is consistent "
     "with that weight (exact binomial test, false-alarm probability 1e-4 per step)",
     features=["canary", "metrics-istio"],
+    rules=["12.1"],
 )
 def test_traffic_share_follows_each_step(seed_rollout):
     obs = seed_rollout
@@ -58,6 +60,7 @@ def test_traffic_share_follows_each_step(seed_rollout):
     "canary-promotion-clean",
     "after promotion the primary answers with the new version and no request failed",
     features=["canary", "metrics-istio"],
+    rules=["5.1"],
 )
 def test_promotion_serves_new_version_without_failures(platform, seed_rollout):
     obs = seed_rollout
@@ -75,6 +78,7 @@ def test_promotion_serves_new_version_without_failures(platform, seed_rollout):
     "canary-step-weights",
     "a Canary with stepWeights [1, 5, 25, 50] walks exactly that list and is promoted",
     features=["canary", "stepWeights", "metrics-istio"],
+    rules=["4.13"],
 )
 def test_step_weights_list_is_walked(rollout_under_load, namespace):
     obs = rollout_under_load(load_spec("canary-stepweights.yaml", namespace), V1, V2)

@@ -94,6 +94,7 @@ def live_weight(timeline) -> int | None:
     "gate-confirm-rollout",
     "a closed confirm-rollout gate keeps a new revision Waiting with no traffic, uncounted",
     features=["canary", "webhooks"],
+    rules=["8.1"],
 )
 def test_confirm_rollout_gate_holds(gated_rollout):
     obs, seen = gated_rollout
@@ -107,6 +108,7 @@ def test_confirm_rollout_gate_holds(gated_rollout):
     "gate-confirm-traffic-increase",
     "a closed confirm-traffic-increase gate halts the weight where it is, uncounted",
     features=["canary", "webhooks"],
+    rules=["8.2"],
 )
 def test_confirm_traffic_increase_halts_weight(gated_rollout):
     obs, seen = gated_rollout
@@ -120,6 +122,7 @@ def test_confirm_traffic_increase_halts_weight(gated_rollout):
     "gate-confirm-promotion",
     "a closed confirm-promotion gate holds the canary at max weight, then promotion proceeds",
     features=["canary", "webhooks"],
+    rules=["8.3"],
 )
 def test_confirm_promotion_waits_at_max_weight(gated_rollout):
     obs, seen = gated_rollout
@@ -137,7 +140,8 @@ def hooks_rollout(module_rollout, gates):
     spec = with_webhooks(with_analysis(load_spec("seed-canary.yaml", "conf-hooks"),
                                        max_weight=MAX_WEIGHT),
                          hook(gates, HookType.PRE_ROLLOUT, "/pre"),
-                         hook(gates, HookType.ROLLOUT, "/load"), threshold=5)
+                         hook(gates, HookType.ROLLOUT, "/load"),
+                         hook(gates, HookType.POST_ROLLOUT, "/post"), threshold=5)
 
     first_calls: dict[str, float] = {}
 
@@ -161,6 +165,7 @@ def hooks_rollout(module_rollout, gates):
     "hook-pre-rollout-counts",
     "a failing pre-rollout hook counts as a failed check and holds traffic at weight 0",
     features=["canary", "webhooks"],
+    rules=["4.10"],
 )
 def test_failing_pre_rollout_hook_counts(hooks_rollout):
     obs, calls = hooks_rollout
@@ -176,6 +181,7 @@ def test_failing_pre_rollout_hook_counts(hooks_rollout):
     "hook-rollout-counts",
     "a failing rollout hook counts as a failed check; failures add up over the run",
     features=["canary", "webhooks"],
+    rules=["4.10", "4.12"],
 )
 def test_failing_rollout_hook_counts(hooks_rollout):
     obs, calls = hooks_rollout
@@ -187,3 +193,23 @@ def test_failing_rollout_hook_counts(hooks_rollout):
     before = obs.statuses[at - 1].failed_checks
     assert counted[0].failed_checks == before + 1, "one failing hook counted as several checks"
     assert counted[0].canary_weight > 0, "a rollout hook ran before the first step"
+
+
+@pytest.mark.xdist_group("hooks")  # one rollout, judged by several tests
+@pytest.mark.conformance(
+    "hook-post-rollout",
+    "post-rollout hooks are called once the rollout ended, with its final phase",
+    features=["canary", "webhooks"],
+    rules=["8.4"],
+)
+def test_post_rollout_hook_follows_the_end(hooks_rollout, gates):
+    obs, _ = hooks_rollout
+    assert obs.status.phase == "Succeeded", obs.explain()
+    t = obs.timeouts
+    # Called by the tick that ended the rollout: it answered before wait_done returned, or
+    # during the hook's own timeout after.
+    wait_until(lambda: gates.called("/post") >= 1, timeout=t.hooks_s + t.machine_s,
+               what="the post-rollout hook call")
+    calls = [(payload, at) for path, payload, at in gates.calls if path == "/post"]
+    assert calls[0][1] >= obs.promotion_started(), "post-rollout was called before the promotion"
+    assert calls[0][0].get("phase") == "Succeeded", calls[0][0]

@@ -46,6 +46,7 @@ def seed_vs(platform: Platform) -> Iterator[tuple[VirtualServiceSpec, dict[str, 
     "preview-one-percent",
     "the seed's 99/1 VirtualService sends about 1% of requests to the pull-request preview",
     features=["fixed-split"],
+    rules=["11.1"],
 )
 def test_one_percent_reaches_the_preview(platform, seed_vs):
     vs, versions = seed_vs
@@ -64,6 +65,7 @@ def test_one_percent_reaches_the_preview(platform, seed_vs):
     "preview-header-route",
     "requests carrying the preview header all reach the preview; the others never do",
     features=["header-routing"],
+    rules=["11.2"],
 )
 def test_header_route_sends_matching_requests_to_preview(platform, seed_vs):
     vs, versions = seed_vs
@@ -93,6 +95,7 @@ def test_header_route_sends_matching_requests_to_preview(platform, seed_vs):
     "preview-own-address",
     "the preview environment also answers on its own address, with its own version",
     features=["fixed-split", "workload-endpoints"],
+    rules=["11.3"],
 )
 def test_preview_answers_on_its_own_address(platform: Platform, seed_vs) -> None:
     vs, versions = seed_vs

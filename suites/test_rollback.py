@@ -2,7 +2,7 @@
 
 SEMANTICS.md §4 (failedChecks counts failures in the run; rollback at the start of the tick
 after the N-th failure; no data is a failure), §6 (routes 100/0, canary to zero, the primary
-keeps serving), §8 (a `rollback` webhook aborts at once).
+keeps serving; a `rollback` webhook aborts at once), §7 (success rate, P99 duration).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from progressive.testing import (
     GateServer,
     SuiteTimeouts,
     assert_rolled_back,
+    besides_primary,
     load_spec,
     with_webhooks,
 )
+from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 V1 = AppVersion("v1")
@@ -31,18 +33,38 @@ def first(events, action):
     "rollback-error-rate",
     "a release answering 10% errors is rolled back after exactly `threshold` failed checks",
     features=["canary", "metrics-istio"],
+    rules=["4.9", "6.1", "7.1"],
 )
-def test_error_rate_breach_rolls_back(rollout_under_load, namespace):
+def test_error_rate_breach_rolls_back(platform, rollout_under_load, namespace):
     spec = load_spec("seed-canary.yaml", namespace)
     obs = rollout_under_load(spec, V1, AppVersion("v3", error_rate=0.10))
 
     assert_rolled_back(obs)  # at exactly `threshold` failed checks, within rollback_bound
+    # Scaled to zero by the tick that rolled back, or by the next one.
+    wait_until(lambda: not besides_primary(platform, obs.spec), timeout=obs.timeouts.interval_s,
+               what="the canary to be scaled to zero after the rollback")
+
+
+@pytest.mark.conformance(
+    "rollback-no-data",
+    "a canary that receives no request has no metrics: each check fails, it is never promoted "
+    "and is rolled back after `threshold` failed checks",
+    features=["canary", "metrics-istio"],
+    rules=["4.14"],
+)
+def test_canary_without_traffic_is_rolled_back(rollout_under_load, namespace):
+    spec = load_spec("seed-canary.yaml", namespace)
+    # No load: the canary never sees a request, so every query of its metrics returns no data.
+    obs = rollout_under_load(spec, V1, AppVersion("v2"), rps=0)
+
+    assert_rolled_back(obs)
 
 
 @pytest.mark.conformance(
     "rollback-latency",
     "a release with 800 ms added latency breaks the P99 bound and is rolled back",
     features=["canary", "metrics-istio"],
+    rules=["4.9", "6.1", "7.2"],
 )
 def test_latency_breach_rolls_back(rollout_under_load, namespace):
     spec = load_spec("seed-canary.yaml", namespace)
@@ -57,6 +79,7 @@ def test_latency_breach_rolls_back(rollout_under_load, namespace):
     "rollback-progress-deadline",
     "a canary that never becomes ready is rolled back at the progress deadline",
     features=["canary"],
+    rules=["4.7"],
 )
 def test_never_ready_canary_rolls_back_at_deadline(rollout_under_load, namespace):
     spec = load_spec("seed-canary.yaml", namespace)
@@ -77,6 +100,7 @@ def test_never_ready_canary_rolls_back_at_deadline(rollout_under_load, namespace
     "rollback-webhook-abort",
     "a `rollback` webhook answering success aborts the rollout at once",
     features=["canary", "webhooks"],
+    rules=["6.2"],
 )
 def test_rollback_webhook_aborts(rollout_under_load, namespace):
     gates = GateServer()

@@ -91,7 +91,8 @@ class BundledEngine:
         since = getattr(self, "_triggered_at", 0.0)
 
         def finished():
-            started = any(e["action"] == "new_revision" and e["t"] >= since for e in self.events())
+            started = any(e["action"] in ("new_revision", "restart") and e["t"] >= since
+                          for e in self.events())
             st = self.status()
             return st if started and st.done else None
 

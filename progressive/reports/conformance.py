@@ -12,8 +12,10 @@
         result: success
         summary: {passed: 5, failed: 0, skipped: 0, unsupported: 1}
         features: {canary: passed, ...}
-        tests: [{name, description, features, outcome, reason?, durationSeconds,
+        tests: [{name, description, features, rules, outcome, reason?, durationSeconds,
                  attachments?: [the names of its Allure attachments: plots, logs]}]
+    coverage: {rules: [{rule, title, seam, tests, outcome}], gaps: [rules no test asserted]}
+              (reports/coverage.py: SEMANTICS.md's rules and the tests of this run)
 
 A profile *succeeds* when every test in it passed or is unsupported by declaration; it is
 *partial* when some were skipped; it *fails* when one failed. Features take the worst outcome of
@@ -27,6 +29,8 @@ import os
 from pathlib import Path
 
 import yaml
+
+from progressive.reports.coverage import build_coverage
 
 ORDER = {"failed": 0, "skipped": 1, "unsupported": 2, "passed": 3}
 
@@ -69,6 +73,7 @@ def build_report(results: dict, settings: dict, versions: dict,
                         "name": t["name"],
                         "description": t["description"],
                         "features": list(t["features"]),
+                        "rules": list(t.get("rules", ())),
                         "outcome": t["outcome"],
                         **({"reason": t["reason"]} if t.get("reason") else {}),
                         "durationSeconds": t.get("duration_s", 0.0),
@@ -94,6 +99,7 @@ def build_report(results: dict, settings: dict, versions: dict,
         "result": overall,
         **({"deselected": sorted(set(deselected))} if deselected else {}),
         "profiles": out_profiles,
+        "coverage": build_coverage(list(results.values())),
     }
 
 

@@ -20,6 +20,15 @@ from progressive.testing.rollouts import Observation
 from progressive.testing.status_timeline import failing_streak
 
 
+def besides_primary(platform, spec) -> dict[str, int]:
+    """The replicas that run beside the primary: the target and the canary workload (an engine
+    may run its canary as the target, as Flagger does, or beside it, as the bundled one does).
+    After initialisation and after a rollout ended, both must be at zero (SEMANTICS §4, §5, §6)."""
+    workloads = platform.workloads(spec.namespace)
+    running = {name: workloads.replicas(name) for name in (spec.target, spec.canary_name)}
+    return {name: n for name, n in running.items() if n}
+
+
 def assert_no_failed_requests(obs: Observation) -> None:
     """No request failed (no answer or a 5xx) from the first request to the last."""
     failed = [r for r in obs.records if is_failure(r.status)]

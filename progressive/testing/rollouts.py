@@ -18,7 +18,7 @@ from pathlib import Path
 import allure
 
 from progressive.engines.base import EngineUnderTest
-from progressive.load.recording import failure_count, version_counts
+from progressive.load.recording import Records, failure_count, version_counts
 from progressive.load.timeline import StepShare, WeightTimeline, join, observed_sequence
 from progressive.load.traffic import traffic
 from progressive.model import load_specs
@@ -157,11 +157,28 @@ def with_webhooks(spec: CanarySpec, *hooks, threshold: int | None = None) -> Can
     return with_analysis(spec, **changes)
 
 
+class NoLoad:
+    """The load of a rollout observed with no traffic at all (`rps=0`): no records."""
+
+    def __init__(self) -> None:
+        self.records = Records()
+
+    def wait_for_requests(self, n: int, timeout: float) -> None:
+        raise AssertionError("no load: no request will come")
+
+    def __enter__(self) -> NoLoad:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpec,
                     initial: AppVersion, new: AppVersion, *, rps: float = LOAD_RPS,
                     host: str | None = None, during=None) -> Observation:
     """Given `spec` at `initial`, when `new` is deployed under load, observe the rollout.
 
+    `rps=0` observes a rollout no request reaches (Observation.records is empty).
     `during(engine, timeline)` runs right after the trigger, while the rollout goes on (open a
     gate, kill a process). Waits end within the SuiteTimeouts of the spec as the engine runs it.
     """
@@ -178,15 +195,17 @@ def observe_rollout(platform: Platform, engine: EngineUnderTest, spec: CanarySpe
             statuses = stack.enter_context(StatusTimeline(engine.status))
             load = stack.enter_context(
                 traffic(platform.gateway_url, rps=rps, users=LOAD_USERS, host_header=host)
-            )
-            load.wait_for_requests(10, timeout=t.requests_s(10, rps))
+            ) if rps > 0 else NoLoad()
+            if rps > 0:
+                load.wait_for_requests(10, timeout=t.requests_s(10, rps))
             engine.trigger(new)
             if during is not None:
                 during(engine, timeline)
             status = engine.wait_done(timeout=t.rollout_s)
             done_at = time.time()  # the records' clock
-            load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
-                                   timeout=t.requests_s(AFTER_END_REQUESTS, rps))
+            if rps > 0:
+                load.wait_for_requests(len(load.records) + AFTER_END_REQUESTS,
+                                       timeout=t.requests_s(AFTER_END_REQUESTS, rps))
     finally:  # a rollout that failed or timed out is plotted too: then it matters most
         if timeline is not None and load is not None:
             attach_plots(timeline, load.records, new.version, t.route_update_s)
