@@ -48,8 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("progressive", "progressive delivery conformance")
     group.addoption("--platform", default="local", choices=PLATFORMS,
                     help="platform to run on (default: local)")
-    group.addoption("--engine", default="bundled", choices=("bundled", "flagger"),
-                    help="rollout engine under test (default: bundled)")
+    group.addoption("--engine", default="bundled",
+                    help="rollout engine under test: bundled (default) or flagger")
     group.addoption("--time-scale", type=float, default=None,
                     help="multiply every duration of a spec by this factor "
                          "(default 0.1 on the local platform, 1 on a cluster)")
@@ -78,6 +78,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "test; rules are SEMANTICS.md rule numbers (progressive/rules.py)",
     )
     config.addinivalue_line("markers", "integration: starts real Envoy/Prometheus/app processes")
+    from progressive.engines import engine_names
+
+    if config.getoption("--engine") not in engine_names():
+        raise pytest.UsageError(f"--engine {config.getoption('--engine')!r}: choose one of "
+                                f"{', '.join(engine_names())}")
     config.stash[results_key] = {}
     config.pluginmanager.register(_Collector(config), "progressive-collector")
     if getattr(config.option, "allure_report_dir", None):

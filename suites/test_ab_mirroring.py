@@ -17,7 +17,7 @@ import pytest
 
 from progressive.load.traffic import traffic
 from progressive.stats import DEFAULT_ALPHA, zero_count_sample_size
-from progressive.testing import SuiteTimeouts, assert_promoted, load_spec
+from progressive.testing import SuiteTimeouts, assert_promoted, load_spec, with_analysis
 from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
@@ -25,6 +25,7 @@ V1, V2 = AppVersion("v1"), AppVersion("v2")
 LEAK = 0.01  # the share of requests reaching the wrong side that the tests rule out ...
 MISS = 0.05  # ... and the share of matching requests that miss the canary
 MATCHING_RPS, MATCHING_USERS = 40, 4  # the insiders' load, beside the suites' usual one
+ITERATIONS = 6  # of the specs' 10: at the suites' 150 req/s still over 917 requests in the run
 MIN_COPIES = 100  # mirrored requests the canary must have counted while it gets no real traffic
 
 
@@ -43,7 +44,7 @@ def _phase_window(obs, canary_weight: int) -> tuple[float, float]:
     rules=["10.1"],
 )
 def test_only_matching_requests_reach_the_canary(platform, rollout_under_load, namespace):
-    spec = load_spec("canary-ab.yaml", namespace)
+    spec = with_analysis(load_spec("canary-ab.yaml", namespace), iterations=ITERATIONS)
     # The insiders' load runs from before the trigger to the end: the canary's checks need
     # its requests on every tick (without them a check has no data, and fails).
     insider = {"x-canary": "insider"}
@@ -87,7 +88,7 @@ def _canary_requests(platform, spec) -> float:
     rules=["10.2"],
 )
 def test_mirrored_canary_gets_copies_clients_never_see(platform, rollout_under_load, namespace):
-    spec = load_spec("canary-mirror.yaml", namespace)
+    spec = with_analysis(load_spec("canary-mirror.yaml", namespace), iterations=ITERATIONS)
     copies: dict[str, float] = {}
 
     def count_copies(engine, timeline):

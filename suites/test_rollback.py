@@ -17,6 +17,7 @@ from progressive.testing import (
     assert_rolled_back,
     besides_primary,
     load_spec,
+    with_analysis,
     with_webhooks,
 )
 from progressive.waiting import wait_until
@@ -53,7 +54,7 @@ def test_error_rate_breach_rolls_back(platform, rollout_under_load, namespace):
     rules=["4.14"],
 )
 def test_canary_without_traffic_is_rolled_back(rollout_under_load, namespace):
-    spec = load_spec("seed-canary.yaml", namespace)
+    spec = with_analysis(load_spec("seed-canary.yaml", namespace), threshold=2)
     # No load: the canary never sees a request, so every query of its metrics returns no data.
     obs = rollout_under_load(spec, V1, AppVersion("v2"), rps=0)
 
@@ -94,6 +95,8 @@ def test_never_ready_canary_rolls_back_at_deadline(rollout_under_load, namespace
     waited = rolled_back.not_before - detected.t
     assert waited <= progress_deadline_bound(obs.spec) + obs.spec.analysis.interval_s, waited
     assert obs.failures() == 0, "requests failed although the primary kept serving"
+    counted = max(c.failed_checks for c in obs.statuses)
+    assert counted == 0, f"the wait for the canary was counted as {counted} failed checks"
 
 
 @pytest.mark.conformance(

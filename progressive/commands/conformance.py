@@ -102,6 +102,16 @@ def summary_table(report: dict) -> Table:
     return table
 
 
+def coverage_line(report: dict) -> str:
+    """The SEMANTICS.md coverage of this run, in one line (the map is in the report)."""
+    coverage = report.get("coverage") or {"rules": [], "gaps": []}
+    rules, gaps = coverage["rules"], coverage["gaps"]
+    passed = sum(1 for r in rules if r.get("outcome") == "passed")
+    return (f"SEMANTICS.md rules: {len(rules)}, each asserted by this run's tests: "
+            f"{len(rules) - len(gaps)} ({passed} passed); without a test here: "
+            f"{', '.join(gaps) or 'none'}  (coverage map: conformance.yaml)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def conformance(
@@ -173,6 +183,7 @@ def register(app: typer.Typer) -> None:
             raise BehaviourFailed(f"pytest exited {code} without a conformance report")
         report = yaml.safe_load(report_path.read_text())
         console.print(summary_table(report))
+        console.print(coverage_line(report))
         console.print(f"report: {report_path}   junit: {report_dir / 'junit.xml'}   "
                       f"allure results: {allure_dir}   ({elapsed:.0f} s)")
         if html:

@@ -18,7 +18,7 @@ from progressive.engine.bounds import progress_deadline_bound
 from progressive.engine.events import EventLog, read_events
 from progressive.engine.loop import Engine
 from progressive.engine.shipper import ShipperRelease
-from progressive.engine.state import FileStateStore, Phase
+from progressive.engine.state import CanaryState, FileStateStore, Phase
 from progressive.engines.base import EngineStatus
 from progressive.model.types import ApplicationSpec, CanarySpec
 from progressive.waiting import wait_until
@@ -27,6 +27,8 @@ from progressive.workloads.base import AppVersion
 
 class BundledEngine:
     name = "bundled"
+    loop: type[Engine] = Engine  # what ticks and what runs releases: the suite-power bench
+    releases: type[ShipperRelease] = ShipperRelease  # swaps in broken ones (tests/power)
 
     def __init__(self, platform, work_dir: Path, *, time_scale: float = 1.0):
         self.platform = platform
@@ -49,13 +51,17 @@ class BundledEngine:
         self.spec = spec.scaled(self.time_scale) if self.time_scale != 1.0 else spec
         workloads = self.platform.workloads(self.spec.namespace)
         workloads.deploy(self.spec.target, initial, replicas=replicas)
-        self._engine = Engine(
+        store = self._state_store()
+        # A new Canary starts from scratch: a state left in a long-lived platform by an earlier
+        # run of the same canary (a fixed namespace) belongs to workloads that are gone.
+        store.save(CanaryState(self.spec.name, self.spec.namespace, last_transition_time=time.time()))
+        self._engine = self.loop(
             self.spec,
             self.platform.router(),
             self.platform.metrics(),
             workloads,
             RealClock(),
-            self._state_store(),
+            store,
             EventLog(self.events_path),
         )
         self._thread = threading.Thread(target=self._control_loop, name="bundled-engine", daemon=True)
@@ -106,7 +112,7 @@ class BundledEngine:
         observed, as for a canary, through `release.as_canary`.
         """
         app = dataclasses.replace(app, interval_s=app.interval_s * self.time_scale)
-        rel = ShipperRelease(app, self.platform.router(), self.platform.workloads(app.namespace),
+        rel = self.releases(app, self.platform.router(), self.platform.workloads(app.namespace),
                              RealClock(), EventLog(self.events_path),
                              ready_timeout_s=ready_timeout_s)
         rel.begin(incumbent, contender)

@@ -79,6 +79,16 @@ def conformance_section(report: dict) -> str:
               _e(f"{t.get('durationSeconds', 0.0):.1f}")]
              for t in profile.get("tests") or []],
         ))
+    coverage = report.get("coverage")
+    if coverage:
+        gaps = coverage.get("gaps") or []
+        parts.append(f"<h3>SEMANTICS.md rules and the tests that assert them "
+                     f"<small>(without a test here: {_e(', '.join(gaps) or 'none')})</small></h3>")
+        parts.append(_table(
+            ["rule", "what", "tests", "outcome"],
+            [[_e(r["rule"]), _e(r.get("title")), _e(", ".join(r.get("tests") or [])),
+              _outcome(r["outcome"]) if r.get("outcome") else _outcome("no test")]
+             for r in coverage.get("rules") or []]))
     return "\n".join(parts)
 
 

@@ -163,3 +163,59 @@ def test_lives():
     crashed = [t for p in report["profiles"] for t in p["tests"] if t["outcome"] == "failed"]
     assert [t["nodeid"] for t in crashed] == ["test_crash.py::test_dies"]
     assert "crashed" in crashed[0]["reason"]
+
+
+RULED = """
+import pytest
+
+@pytest.mark.conformance("steps", "walks the steps", features=["canary"], rules=["4.11"])
+def test_steps():
+    pass
+
+@pytest.mark.conformance("rollback", "rolls back", features=["canary"], rules=["4.9", "6.1"])
+def test_rollback():
+    assert False
+"""
+
+
+def test_report_maps_each_rule_to_its_tests_and_lists_the_gaps(pytester: pytest.Pytester):
+    pytester.makepyfile(test_ruled=RULED)
+    report_path = pytester.path / "conformance.yaml"
+    pytester.runpytest_subprocess(f"--conformance-report={report_path}", "-p", "no:cacheprovider")
+    report = yaml.safe_load(report_path.read_text())
+    rows = {r["rule"]: r for r in report["coverage"]["rules"]}
+    assert rows["4.11"]["tests"] == ["steps"] and rows["4.11"]["outcome"] == "passed"
+    assert rows["6.1"]["tests"] == ["rollback"] and rows["6.1"]["outcome"] == "failed"
+    assert "4.11" not in report["coverage"]["gaps"] and "10.1" in report["coverage"]["gaps"]
+    tests = {t["name"]: t for p in report["profiles"] for t in p["tests"]}
+    assert tests["rollback"]["rules"] == ["4.9", "6.1"]
+
+
+def test_coverage_map_at_collection_runs_nothing(pytester: pytest.Pytester):
+    pytester.makepyfile(test_ruled=RULED)
+    out = pytester.path / "coverage.yaml"
+    result = pytester.runpytest_subprocess("--collect-only", f"--coverage-map={out}")
+    assert result.ret == 0
+    coverage = yaml.safe_load(out.read_text())["coverage"]
+    assert {r["rule"]: r["tests"] for r in coverage["rules"]}["4.9"] == ["rollback"]
+    assert all("outcome" not in r for r in coverage["rules"])
+
+
+def test_an_unknown_rule_is_a_usage_error(pytester: pytest.Pytester):
+    pytester.makepyfile(test_bad="""
+import pytest
+
+@pytest.mark.conformance("x", "y", rules=["4.99"])
+def test_x():
+    pass
+""")
+    result = pytester.runpytest_subprocess("--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown SEMANTICS rules ['4.99']" in result.stderr.str()
+
+
+def test_an_unknown_engine_is_a_usage_error(pytester: pytest.Pytester):
+    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
+    result = pytester.runpytest_subprocess("--engine=nonesuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--engine 'nonesuch': choose one of bundled, flagger*"])

@@ -95,3 +95,16 @@ def test_without_a_conformance_report_lists_the_allure_tests(allure_run, tmp_pat
     td = cells(html)
     assert any(c.endswith("test_preview") for c in td)
     assert html.count("data:image/png;base64,") == 4
+
+
+def test_the_rules_coverage_is_a_table_with_its_gaps(tmp_path):
+    results = {"a": {**entry("canary-stepping", "passed", ["canary"]), "rules": ["4.11"]},
+               "b": {**entry("rollback-error-rate", "failed", ["canary"]), "rules": ["4.9"]}}
+    path = tmp_path / "conformance.yaml"
+    path.write_text(yaml.safe_dump(build_report(results, SETTINGS, VERSIONS), sort_keys=False))
+    page = write_summary(tmp_path / "summary.html", path, None).read_text()
+    assert "SEMANTICS.md rules and the tests that assert them" in page
+    row = re.search(r"<tr><td>4\.9</td><td>[^<]*</td><td>rollback-error-rate</td><td>(.*?)</td>",
+                    page)
+    assert row and ">failed<" in row.group(1)
+    assert re.search(r"without a test here: [^<]*10\.1", page), "the gaps are not named"
