@@ -47,7 +47,7 @@ def test_initialisation_hands_traffic_to_the_primary(platform, pytestconfig, nam
         routes = platform.router().get_routes(run)
         assert (routes.primary_weight, routes.canary_weight) == (100, 0), routes
         # Scaled down by the tick that initialised, or by the next one.
-        wait_until(lambda: not besides_primary(platform, run), timeout=2 * t.interval_s,
+        wait_until(lambda: not besides_primary(platform, run), timeout=t.ticks_s(2),
                    what="nothing but the primary to run replicas")
         session = requests.Session()
         answers = [session.get(platform.gateway_url, timeout=t.machine_s,

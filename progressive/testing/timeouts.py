@@ -80,6 +80,11 @@ class SuiteTimeouts:
         within `route_update_s`: a split passed on the way between them is seen for less."""
         return 2 * self.route_update_s
 
+    def ticks_s(self, n: int) -> float:
+        """Until `n` more ticks have run: a state set by the tick now running or by one of the
+        next `n - 1` is there within it (no load or hook paces this wait)."""
+        return n * self.interval_s
+
     def requests_s(self, n: int, rps: float) -> float:
         """Until a load at `rps` (> 0) has recorded `n` more requests: their time at that rate,
         plus the machine allowance (the load may still be starting, or be stalled)."""
