@@ -28,6 +28,7 @@ from progressive.testing import (
     LOAD_RPS,
     LOAD_USERS,
     SuiteTimeouts,
+    besides_primary,
     load_spec,
     with_analysis,
     with_webhooks,
@@ -98,6 +99,44 @@ def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_loa
     assert obs.status.phase == "Failed"
     assert obs.weights_seen() == [0], "traffic switched to a failing green"
     assert obs.failures() == 0 and set(obs.versions()) == {"blue"}
+    # Scaled to zero by the tick that rolled back, or by the next one.
+    wait_until(lambda: not besides_primary(platform, obs.spec), timeout=obs.timeouts.interval_s,
+               what="green to be scaled to zero after the rollback")
+
+
+@pytest.mark.conformance(
+    "blue-green-shipper-unready-contender",
+    "Shipper form: no traffic moves onto green capacity that never becomes ready; the release "
+    "fails at staging and blue keeps every request",
+    features=["shipper", "workload-endpoints"],
+    rules=["9.2"],
+)
+def test_shipper_moves_no_traffic_onto_unready_capacity(platform: Platform,
+                                                         engine: EngineUnderTest,
+                                                         shipper: ApplicationSpec,
+                                                         time_scale: float) -> None:
+    t = SuiteTimeouts.of_release(shipper, time_scale)
+    assert isinstance(engine, ReleasingEngine), "an engine with feature shipper runs releases"
+    # Green serves requests but answers its readiness probe 503 forever: only an engine that
+    # waits for ready capacity keeps traffic off it. The engine gives up on it after the
+    # allowance a replica has to start on this machine.
+    release = engine.release(shipper, BLUE, AppVersion("green", never_ready=True),
+                             ready_timeout_s=t.machine_s)
+    router = platform.router()
+    with ExitStack() as stack:
+        timeline = stack.enter_context(WeightTimeline(lambda: router.get_routes(release.as_canary)))
+        run = stack.enter_context(traffic(platform.gateway_url, rps=LOAD_RPS, users=LOAD_USERS,
+                                          host_header=platform.gateway_host(release.as_canary)))
+        run.wait_for_requests(50, timeout=t.requests_s(50, LOAD_RPS))
+        finished = release.run()
+        run.wait_for_requests(len(run.records) + STEP_REQUESTS,
+                              timeout=t.requests_s(STEP_REQUESTS, LOAD_RPS))
+
+    assert not finished, "the release went through with green never ready"
+    assert weights(timeline.steps) == [0], f"traffic moved to green: {weights(timeline.steps)}"
+    assert {r.version for r in run.records} == {"blue"}, "green answered production requests"
+    failures = [r for r in run.records if is_failure(r.status)]
+    assert not failures, f"{len(failures)} requests failed while green was not ready"
 
 
 def weights(steps) -> list[int]:

@@ -244,6 +244,18 @@ class PreRolloutFailureUncounted(Engine):
         return True if first else passed
 
 
+@mutant("rollout-hook-failure-uncounted", "4.10")
+class RolloutHookFailureUncounted(Engine):
+    """Calls the rollout hooks but ignores their failures."""
+
+    def _analysis_passes(self, st, routes):
+        first = routes.canary_weight == 0 and st.iterations == 0
+        if first:
+            return super()._analysis_passes(st, routes)
+        self.checks.hooks_pass(HookType.ROLLOUT, Phase.PROGRESSING.value, st.last_applied_spec)
+        return self.checks.metrics_pass()
+
+
 @mutant("pass-resets-failures", "4.12")
 class PassResetsFailures(Engine):
     """Resets failedChecks when a check passes (counts consecutive failures)."""
