@@ -41,7 +41,7 @@ def _phase_window(obs, canary_weight: int) -> tuple[float, float]:
     "A/B: requests with the insider header all reach the canary, the others never do; then "
     "the release is promoted",
     features=["ab-testing", "metrics-istio"],
-    rules=["10.1"],
+    rules=["10.1", "5.1"],
 )
 def test_only_matching_requests_reach_the_canary(platform, rollout_under_load, namespace):
     spec = with_analysis(load_spec("canary-ab.yaml", namespace), iterations=ITERATIONS)
@@ -85,7 +85,7 @@ def _canary_requests(platform, spec) -> float:
     "mirroring: the canary gets a copy of the traffic while clients see only the primary's "
     "answers, until the switch",
     features=["blue-green", "mirroring", "metrics-istio"],
-    rules=["10.2"],
+    rules=["10.2", "5.1"],
 )
 def test_mirrored_canary_gets_copies_clients_never_see(platform, rollout_under_load, namespace):
     spec = with_analysis(load_spec("canary-mirror.yaml", namespace), iterations=ITERATIONS)

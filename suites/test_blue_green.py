@@ -86,7 +86,7 @@ def test_flagger_blue_green_switches_once(platform, rollout_under_load, namespac
     "blue-green-iterations-rollback",
     "Flagger form: a bad green is rolled back before any production request reaches it",
     features=["blue-green", "metrics-istio", "webhooks"],  # load-test hooks drive green
-    rules=["9.1", "6.1"],
+    rules=["9.1", "6.1", "7.1"],
 )
 def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_load, namespace,
                                                      as_run):

@@ -47,7 +47,7 @@ def test_weights_walk_the_steps_and_promote(seed_rollout):
     "during every weight step the share of requests answered by the canary is consistent "
     "with that weight (exact binomial test, false-alarm probability 1e-4 per step)",
     features=["canary", "metrics-istio"],
-    rules=["12.1"],
+    rules=["12.1", "4.11"],
 )
 def test_traffic_share_follows_each_step(seed_rollout):
     obs = seed_rollout

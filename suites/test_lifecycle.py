@@ -61,7 +61,7 @@ def test_initialisation_hands_traffic_to_the_primary(platform, pytestconfig, nam
     "while the primary is not ready the analysis waits: no step, no failed check; then it "
     "goes on and promotes",
     features=["canary", "metrics-istio"],
-    rules=["4.3"],
+    rules=["4.3", "4.11"],
 )
 def test_unready_primary_holds_the_analysis(platform, rollout_under_load, namespace):
     import time
@@ -105,7 +105,7 @@ def test_unready_primary_holds_the_analysis(platform, rollout_under_load, namesp
     "a revision deployed during the analysis restarts it from weight 0 (no rollback), and the "
     "newest revision is promoted",
     features=["canary", "metrics-istio"],
-    rules=["4.6"],
+    rules=["4.6", "4.11", "5.1"],
 )
 def test_new_revision_mid_analysis_restarts_it(rollout_under_load, namespace):
     spec = with_analysis(load_spec("seed-canary.yaml", namespace), max_weight=SHORT_MAX)
@@ -137,7 +137,7 @@ def test_new_revision_mid_analysis_restarts_it(rollout_under_load, namespace):
     "promotion-in-steps",
     "with stepWeightPromotion the primary takes the traffic back in steps of that size",
     features=["canary", "metrics-istio"],
-    rules=["5.2"],
+    rules=["5.2", "4.11", "5.1"],
 )
 def test_step_weight_promotion_moves_back_in_steps(rollout_under_load, namespace):
     spec = with_analysis(load_spec("seed-canary.yaml", namespace), max_weight=SHORT_MAX,
@@ -151,7 +151,7 @@ def test_step_weight_promotion_moves_back_in_steps(rollout_under_load, namespace
     "promotion-skip-analysis",
     "with skipAnalysis a new revision is promoted at once: no traffic step, no analysis",
     features=["canary"],
-    rules=["5.3"],
+    rules=["5.3", "5.1"],
 )
 def test_skip_analysis_promotes_at_once(rollout_under_load, namespace):
     spec = load_spec("seed-canary.yaml", namespace, skip_analysis=True)

@@ -51,7 +51,7 @@ def test_error_rate_breach_rolls_back(platform, rollout_under_load, namespace):
     "a canary that receives no request has no metrics: each check fails, it is never promoted "
     "and is rolled back after `threshold` failed checks",
     features=["canary", "metrics-istio"],
-    rules=["4.14"],
+    rules=["4.14", "4.9", "6.1"],
 )
 def test_canary_without_traffic_is_rolled_back(rollout_under_load, namespace):
     spec = with_analysis(load_spec("seed-canary.yaml", namespace), threshold=2)

@@ -39,6 +39,7 @@ Decisions where SEMANTICS leaves room (documented in the tests as well):
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from progressive.clock import Clock
 from progressive.engine.bounds import run_bound
@@ -62,6 +63,17 @@ PROMOTION_PHASES = frozenset({Phase.PROMOTING, Phase.FINALISING})
 class RolloutTimeout(TimeoutError):
     """run_until_done passed the bound derived from the spec (e.g. a gate never approved)."""
 
+
+
+def next_tick_at(scheduled: float, now: float, interval: float) -> float:
+    """When the tick after the one `scheduled` then runs, asked at `now` once it ended: one
+    interval on, on the same grid. Slots a long tick ran past (a promotion waiting for the
+    primary's new replicas) are dropped, not run back to back, so that every weight a tick
+    sets is held for an interval, as a controller's ticker gives it."""
+    following = scheduled + interval
+    if now > following:
+        following += math.ceil((now - following) / interval) * interval
+    return following
 
 class Engine:
     def __init__(
@@ -147,7 +159,7 @@ class Engine:
                     f"canary {self.spec.name} still {st.phase.value} after "
                     f"{self.clock.now() - start:.1f}s (bound from the spec: {deadline - start:.1f}s); "
                     f"last: {st.message}")
-            next_at += interval
+            next_at = next_tick_at(next_at, self.clock.now(), interval)
             self.clock.sleep(max(0.0, next_at - self.clock.now()))
 
     # -- the tick, in SEMANTICS §4 order ----------------------------------------------------

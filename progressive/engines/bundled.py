@@ -16,7 +16,7 @@ from pathlib import Path
 from progressive.clock import RealClock
 from progressive.engine.bounds import progress_deadline_bound
 from progressive.engine.events import EventLog, read_events
-from progressive.engine.loop import Engine
+from progressive.engine.loop import Engine, next_tick_at
 from progressive.engine.shipper import ShipperRelease
 from progressive.engine.state import CanaryState, FileStateStore, Phase
 from progressive.engines.base import EngineStatus
@@ -134,7 +134,7 @@ class BundledEngine:
                 self._engine.tick()
             except Exception as exc:  # noqa: BLE001 - a controller keeps ticking; the event log has it
                 self._tick_errors.append(repr(exc))
-            next_at += interval
+            next_at = next_tick_at(next_at, time.monotonic(), interval)  # drops missed ticks
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def _last_message(self) -> str:
