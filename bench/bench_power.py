@@ -162,7 +162,7 @@ def rows(control: Verdict, verdicts: list[Verdict], findings: dict) -> list[Row]
     for v in verdicts:
         first = min(v.caught_by, key=v.caught_by.__getitem__) if v.caught else None
         others = findings["not_minimal"].get(v.engine)
-        caught = (f"{', '.join(sorted(v.caught_by))}; first {first} in {v.caught_by[first]:.1f} s"
+        caught = (f"{', '.join(sorted(v.caught_by))}; quickest {first} ({v.caught_by[first]:.1f} s)"
                   if first else "NOT CAUGHT")
         if others:
             caught += f"; also outside rule {v.rule}: {', '.join(others)}"

@@ -47,3 +47,15 @@ def test_the_suites_leave_no_rule_without_a_test(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     coverage = yaml.safe_load(out.read_text())["coverage"]
     assert coverage["gaps"] == [], f"SEMANTICS rules without a conformance test: {coverage['gaps']}"
+
+
+def test_the_bench_names_catches_outside_a_rule_and_claims_no_mutant_backs(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from bench_power import Verdict, analyse
+
+    claims = {"t-a": ["1.1"], "t-b": ["1.1", "2.1"], "t-c": ["2.1"]}
+    verdicts = [Verdict("mutant:x", "1.1", "", caught_by={"t-a": 1.0, "t-c": 2.0}),
+                Verdict("mutant:y", "2.1", "", caught_by={"t-c": 1.0})]
+    found = analyse(verdicts, claims)
+    assert found["not_minimal"] == {"mutant:x": ["t-c"]}
+    assert found["false_claims"] == ["t-b claims 1.1", "t-b claims 2.1"]
