@@ -40,6 +40,7 @@ SAMPLE_ENV = "PROGRESSIVE_POWER_MUTANTS"  # bench/run.py: which mutants (comma l
 DEFAULT_SAMPLE = "double-step,no-data-passes,ignores-confirm-promotion"
 DEFAULT_WORKERS = 4  # as `progressive conformance` on 2 cores
 RUN_TIMEOUT_S = 900.0
+MESSAGE_CHARS = 4000  # of a failure, in the YAML: enough for an Observation.explain()
 
 Row = tuple[str, str, str]
 
@@ -91,7 +92,8 @@ def judge(engine: str, state_dir: Path, workers: int, work: Path) -> tuple[int |
     args = [sys.executable, "-m", "pytest", str(SUITES), "-c", str(SUITES / "conformance.ini"),
             f"--rootdir={SUITES}", "-p", "power_plugin", "-p", "no:cacheprovider", "-q",
             f"--engine={engine}", f"--conformance-report={report}",
-            f"--progressive-state-dir={state_dir}", "-n", str(workers), "--dist", "loadgroup"]
+            f"--progressive-state-dir={state_dir}", "-n", str(workers), "--dist", "loadgroup",
+            f"--junitxml={report.with_suffix('.xml')}"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,  # noqa: S603
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -100,7 +102,28 @@ def judge(engine: str, state_dir: Path, workers: int, work: Path) -> tuple[int |
         os.killpg(proc.pid, 15)
         proc.wait()
         code = None
-    return code, (yaml.safe_load(report.read_text()) if report.exists() else {})
+    loaded = yaml.safe_load(report.read_text()) if report.exists() else {}
+    failures = failure_messages(report.with_suffix(".xml"))
+    for t in (t for p in loaded.get("profiles", []) for t in p["tests"]):
+        whole = failures.get(t["nodeid"].split("::")[-1])
+        if t["outcome"] == "failed" and whole:
+            t["reason"] = whole  # the report keeps a line; a verdict needs the whole message
+    return code, loaded
+
+
+def failure_messages(junit: Path) -> dict[str, str]:
+    """Test function name -> its whole failure message (JUnit XML), cut to MESSAGE_CHARS."""
+    if not junit.exists():
+        return {}
+    import xml.etree.ElementTree as ET  # noqa: S405 - our own pytest's output
+
+    found = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):  # noqa: S314
+        bad = case.find("failure")
+        bad = bad if bad is not None else case.find("error")
+        if bad is not None:
+            found[case.get("name", "")] = (bad.get("message") or bad.text or "")[:MESSAGE_CHARS]
+    return found
 
 
 def verdict_of(engine: str, rule: str | None, breaks: str, code: int | None, report: dict,

@@ -119,12 +119,16 @@ class Observation:
         return done
 
     def explain(self, last: int = 8) -> str:
-        """The engine's recent story (status changes and its events), for assertion messages."""
+        """The engine's recent story (status changes and its events), for assertion messages.
+        Its first line says how the rollout ended: a report that keeps one line keeps that."""
+        s = self.status
         lines = [(c.t, f"status {c.phase:<16} w={c.canary_weight:<3} failed={c.failed_checks} "
                        f"it={c.iterations}") for c in self.statuses]
         lines += [(e["t"], f"event  {e['action']}: {e['message']}") for e in self.events
                   if e["action"] != "tick"]
-        return "\n".join(text for _, text in sorted(lines)[-2 * last:])
+        story = [text for _, text in sorted(lines)[-2 * last:]]
+        return "\n".join([f"ended {s.phase} (weights {self.weights_seen()}, failed checks "
+                          f"{s.failed_checks})", *story])
 
     def failures(self) -> int:
         return failure_count(self.records)

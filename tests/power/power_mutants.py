@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from progressive.engine.loop import RUN_PHASES, Engine
-from progressive.engine.shipper import ShipperRelease
+from progressive.engine.shipper import CONTENDER, INCUMBENT, ShipperRelease
 from progressive.engine.state import Phase
 from progressive.engine.strategies import Move
 from progressive.model.types import HookType, MetricKind, Strategy
@@ -366,3 +366,16 @@ class ShipperTrafficBeforeReady(ShipperRelease):
 
     def _wait_ready(self, side):
         return True
+
+
+@mutant("shipper-capacity-before-traffic-moves", "9.2")
+class ShipperCapacityBeforeTrafficMoves(ShipperRelease):
+    """Takes capacity away before the traffic it carries has moved off it."""
+
+    def _move(self, step, step_index, forward, phase):
+        for side, pct in ((INCUMBENT, step.incumbent_capacity),
+                          (CONTENDER, step.contender_capacity)):
+            replicas = self.app.capacity(self.app.replicas, pct)
+            if replicas < self._replicas[side]:
+                self._scale(side, replicas)
+        return super()._move(step, step_index, forward, phase)
