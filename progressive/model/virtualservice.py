@@ -102,12 +102,13 @@ def _weigh(h: Fields, items: list[tuple[Destination | None, int | None, bool]]
     p: Problems = h.p
     path = h.at("route")
     if len(items) == 1:
+        # Istio assumes 100 for a lone destination, whatever its weight: Flagger's A/B routes
+        # rely on it (the default route is the primary alone, at the primary's weight, 0).
         dest, weight, given = items[0]
-        if given and weight == 0:
-            p.error(path, "the only destination has weight 0: no traffic would be routed")
-            return None
-        return (Destination(dest.host, 100 if not given else weight, dest.port, dest.subset,
-                            weight_given=given),)
+        if given and weight != 100:
+            p.warn(f"{path}[0]", f"the only destination ({dest.host}) receives all traffic: its "
+                   f"weight {weight} is taken as 100, as Istio does")
+        return (Destination(dest.host, 100, dest.port, dest.subset, weight_given=given),)
     missing = [i for i, (_, _, given) in enumerate(items) if not given]
     given_sum = sum(w for _, w, given in items if given)
     for i in missing:

@@ -51,6 +51,16 @@ class TestWeights:
         assert (only.weight, only.weight_given, only.port) == (100, False, None)
         assert warnings == []
 
+    def test_single_destination_takes_all_traffic_whatever_its_weight(self):
+        # Istio assumes 100 for a lone destination; Flagger's A/B default route is the primary
+        # alone at weight 0 while matching requests go to the canary.
+        doc = changed(VIRTUAL_SERVICE, spec__http__0__route=[
+            {"destination": {"host": "croc-hunter-primary"}, "weight": 0}])
+        spec, warnings = parsed(doc)
+        [only] = spec.http[0].route
+        assert (only.weight, only.weight_given) == (100, True)
+        assert len(warnings) == 1 and "taken as 100" in warnings[0]
+
     def test_suggestion_is_100_minus_the_others(self):
         route = [{"destination": {"host": "a"}, "weight": 70},
                  {"destination": {"host": "b"}, "weight": 20},
