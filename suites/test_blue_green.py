@@ -28,8 +28,8 @@ from progressive.testing import (
     LOAD_RPS,
     LOAD_USERS,
     SuiteTimeouts,
-    besides_primary,
     load_spec,
+    wait_scaled_to_zero,
     with_analysis,
     with_webhooks,
 )
@@ -99,9 +99,7 @@ def test_flagger_blue_green_bad_green_never_switched(platform, rollout_under_loa
     assert obs.status.phase == "Failed"
     assert obs.weights_seen() == [0], "traffic switched to a failing green"
     assert obs.failures() == 0 and set(obs.versions()) == {"blue"}
-    # Scaled to zero by the tick that rolled back, or by the next one.
-    wait_until(lambda: not besides_primary(platform, obs.spec), timeout=obs.timeouts.interval_s,
-               what="green to be scaled to zero after the rollback")
+    wait_scaled_to_zero(platform, obs, "green")
 
 
 @pytest.mark.conformance(

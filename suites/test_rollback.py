@@ -15,12 +15,11 @@ from progressive.testing import (
     GateServer,
     SuiteTimeouts,
     assert_rolled_back,
-    besides_primary,
     load_spec,
+    wait_scaled_to_zero,
     with_analysis,
     with_webhooks,
 )
-from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 V1 = AppVersion("v1")
@@ -41,9 +40,7 @@ def test_error_rate_breach_rolls_back(platform, rollout_under_load, namespace):
     obs = rollout_under_load(spec, V1, AppVersion("v3", error_rate=0.10))
 
     assert_rolled_back(obs)  # at exactly `threshold` failed checks, within rollback_bound
-    # Scaled to zero by the tick that rolled back, or by the next one.
-    wait_until(lambda: not besides_primary(platform, obs.spec), timeout=obs.timeouts.interval_s,
-               what="the canary to be scaled to zero after the rollback")
+    wait_scaled_to_zero(platform, obs)
 
 
 @pytest.mark.conformance(

@@ -31,6 +31,7 @@ from progressive.testing.assertions import (
     assert_rolled_back,
     assert_traffic_follows_weights,
     besides_primary,
+    wait_scaled_to_zero,
 )
 from progressive.testing.gates import GateServer
 from progressive.testing.rollouts import (
@@ -61,6 +62,6 @@ __all__ = [
     "FIXTURES", "LOAD_RPS", "LOAD_USERS", "AppVersion", "GateServer", "Observation",
     "StatusChange", "StatusTimeline", "SuiteTimeouts", "assert_no_failed_requests",
     "assert_promoted", "assert_rolled_back", "assert_traffic_follows_weights", "attach_json",
-    "besides_primary", "engine_session", "holds", "load_spec", "observe_rollout", "release", "with_analysis",
+    "besides_primary", "wait_scaled_to_zero", "engine_session", "holds", "load_spec", "observe_rollout", "release", "with_analysis",
     "with_webhooks",
 ]

@@ -18,6 +18,7 @@ from progressive.load.recording import is_failure
 from progressive.stats import DEFAULT_ALPHA
 from progressive.testing.rollouts import Observation
 from progressive.testing.status_timeline import failing_streak
+from progressive.waiting import wait_until
 
 
 def besides_primary(platform, spec) -> dict[str, int]:
@@ -27,6 +28,13 @@ def besides_primary(platform, spec) -> dict[str, int]:
     workloads = platform.workloads(spec.namespace)
     running = {name: workloads.replicas(name) for name in (spec.target, spec.canary_name)}
     return {name: n for name, n in running.items() if n}
+
+
+def wait_scaled_to_zero(platform, obs: Observation, what: str = "the canary") -> None:
+    """Wait until nothing but the primary runs replicas after the rollout ended: the tick that
+    ended it scales the rest to zero, or the next one does (SEMANTICS §5, §6)."""
+    wait_until(lambda: not besides_primary(platform, obs.spec), timeout=obs.timeouts.interval_s,
+               what=f"{what} to be scaled to zero after the rollout ended")
 
 
 def assert_no_failed_requests(obs: Observation) -> None:

@@ -118,14 +118,17 @@ class IgnoresSkipAnalysis(_SpecChanged):
         return dataclasses.replace(spec, skip_analysis=False)
 
 
+def _without_metric(spec, kind: MetricKind):
+    return _analysis(spec, metrics=tuple(m for m in spec.analysis.metrics if m.kind is not kind))
+
+
 @mutant("ignores-success-rate", "7.1")
 class IgnoresSuccessRate(_SpecChanged):
     """Never evaluates the request-success-rate check."""
 
     @staticmethod
     def change(spec):
-        return _analysis(spec, metrics=tuple(m for m in spec.analysis.metrics
-                                             if m.kind is not MetricKind.REQUEST_SUCCESS_RATE))
+        return _without_metric(spec, MetricKind.REQUEST_SUCCESS_RATE)
 
 
 @mutant("ignores-duration", "7.2")
@@ -134,8 +137,7 @@ class IgnoresDuration(_SpecChanged):
 
     @staticmethod
     def change(spec):
-        return _analysis(spec, metrics=tuple(m for m in spec.analysis.metrics
-                                             if m.kind is not MetricKind.REQUEST_DURATION))
+        return _without_metric(spec, MetricKind.REQUEST_DURATION)
 
 
 @mutant("mirror-off", "10.2")
