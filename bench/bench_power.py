@@ -68,6 +68,13 @@ def _mutants():
     return MUTANTS
 
 
+def mutants_per_rule() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for m in _mutants().values():
+        counts[m.rule] = counts.get(m.rule, 0) + 1
+    return counts
+
+
 def coverage_map() -> dict[str, list[str]]:
     """test name -> the rules on its marker, from the suites as collected."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,11 +172,14 @@ def measure(names: list[str] | None, workers: int, say=print) -> tuple[Verdict, 
     return verdicts[0], verdicts[1:]
 
 
-def analyse(verdicts: list[Verdict], claims: dict[str, list[str]]) -> dict:
-    """Minimality per mutant, and the claims no mutant of their rule backs."""
+def analyse(verdicts: list[Verdict], claims: dict[str, list[str]],
+            mutants_of: dict[str, int] | None = None) -> dict:
+    """Minimality per mutant, and the claims no mutant of their rule backs. A claim is judged
+    only when every mutant of its rule ran (`mutants_of`: rule -> how many; `--only` runs some)."""
     not_minimal = {v.engine: sorted(t for t in v.caught_by if v.rule not in claims.get(t, []))
                    for v in verdicts}
-    tried = {v.rule for v in verdicts}
+    ran = {rule: sum(1 for v in verdicts if v.rule == rule) for rule in {v.rule for v in verdicts}}
+    tried = {rule for rule, n in ran.items() if mutants_of is None or n >= mutants_of.get(rule, 0)}
     false_claims = sorted(
         (test, rule) for test, rules in claims.items() for rule in rules
         if rule in tried and not any(v.rule == rule and test in v.caught_by for v in verdicts))
@@ -204,7 +214,7 @@ def run() -> list[Row]:
     names = os.environ.get(SAMPLE_ENV, DEFAULT_SAMPLE).split(",")
     control, verdicts = measure(names, DEFAULT_WORKERS,
                                 say=lambda s: print(s, file=sys.stderr, flush=True))
-    return rows(control, verdicts, analyse(verdicts, coverage_map()))
+    return rows(control, verdicts, analyse(verdicts, coverage_map(), mutants_per_rule()))
 
 
 def table(rows_: list[Row]) -> str:
@@ -226,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown mutants {unknown}; known: {', '.join(known)}")
     claims = coverage_map()
     control, verdicts = measure(names, args.workers)
-    findings = analyse(verdicts, claims)
+    findings = analyse(verdicts, claims, mutants_per_rule())
     print(table(rows(control, verdicts, findings)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(yaml.safe_dump({

@@ -59,3 +59,6 @@ def test_the_bench_names_catches_outside_a_rule_and_claims_no_mutant_backs(monke
     found = analyse(verdicts, claims)
     assert found["not_minimal"] == {"mutant:x": ["t-c"]}
     assert found["false_claims"] == ["t-b claims 1.1", "t-b claims 2.1"]
+    # With `--only`, a rule whose mutants did not all run judges no claim.
+    partial = analyse(verdicts, claims, {"1.1": 1, "2.1": 2})
+    assert partial["false_claims"] == ["t-b claims 1.1"]
