@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,10 +70,7 @@ def _mutants():
 
 
 def mutants_per_rule() -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for m in _mutants().values():
-        counts[m.rule] = counts.get(m.rule, 0) + 1
-    return counts
+    return dict(Counter(m.rule for m in _mutants().values()))
 
 
 def coverage_map() -> dict[str, list[str]]:
@@ -178,7 +176,7 @@ def analyse(verdicts: list[Verdict], claims: dict[str, list[str]],
     only when every mutant of its rule ran (`mutants_of`: rule -> how many; `--only` runs some)."""
     not_minimal = {v.engine: sorted(t for t in v.caught_by if v.rule not in claims.get(t, []))
                    for v in verdicts}
-    ran = {rule: sum(1 for v in verdicts if v.rule == rule) for rule in {v.rule for v in verdicts}}
+    ran = Counter(v.rule for v in verdicts)
     tried = {rule for rule, n in ran.items() if mutants_of is None or n >= mutants_of.get(rule, 0)}
     false_claims = sorted(
         (test, rule) for test, rules in claims.items() for rule in rules

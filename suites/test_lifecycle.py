@@ -25,7 +25,7 @@ from progressive.waiting import wait_until
 from progressive.workloads.base import AppVersion
 
 V1, V2, V3 = AppVersion("v1"), AppVersion("v2"), AppVersion("v3")
-ANSWERS = 20  # requests through the gateway after initialisation: each must be the primary's
+ANSWERS = 20  # requests through the gateway when a test checks which version answers
 SHORT_MAX = 30  # the seed's Canary with three steps: what these tests judge needs no more
 
 
@@ -58,11 +58,8 @@ def test_initialisation_hands_traffic_to_the_primary(platform, pytestconfig, nam
         # Scaled down by the tick that initialised, or by the next one.
         wait_until(lambda: not besides_primary(platform, run), timeout=t.ticks_s(2),
                    what="nothing but the primary to run replicas")
-        session = requests.Session()
-        answers = [session.get(platform.gateway_url, timeout=t.machine_s,
-                               headers={"Host": platform.gateway_host(run)})
-                   for _ in range(ANSWERS)]
-        assert {(a.status_code, a.headers.get("X-Version")) for a in answers} == {(200, "v1")}
+        answers = gateway_answers(platform, run, requests.Session(), t)
+        assert set(answers) == {(200, "v1")}, answers
 
 
 @pytest.mark.conformance(
@@ -97,7 +94,7 @@ def test_unready_primary_holds_the_analysis(platform, rollout_under_load, namesp
 
     obs = rollout_under_load(spec, V1, V2, during=primary_down_for_a_while)
     assert obs.status.phase == "Succeeded", obs.explain()
-    t = SuiteTimeouts.of(obs.spec)
+    t = obs.timeouts
     # A tick under way when the primary went down may still finish its step; a change seen
     # after that, before the primary came back, is the analysis going on without it.
     moved = [c for c in obs.statuses
@@ -172,10 +169,13 @@ def test_skip_analysis_promotes_at_once(platform, rollout_under_load, namespace)
     # primary runs it (an analysed promotion waits, §5): on a cluster the primary's rolling
     # update is still under way. The gateway must answer only v2 within the rollout's bound.
     session = requests.Session()
-    host = {"Host": platform.gateway_host(obs.spec)}
+    wait_until(lambda: {v for _, v in gateway_answers(platform, obs.spec, session, obs.timeouts)}
+               == {"v2"}, timeout=obs.timeouts.rollout_s, what="the primary to answer only v2")
 
-    def only_v2() -> bool:
-        return all(session.get(platform.gateway_url, headers=host, timeout=obs.timeouts.machine_s)
-                   .headers.get("X-Version") == "v2" for _ in range(ANSWERS))
 
-    wait_until(only_v2, timeout=obs.timeouts.rollout_s, what="the primary to answer only v2")
+def gateway_answers(platform, spec, session, t: SuiteTimeouts) -> list[tuple[int, str | None]]:
+    """(status, version) of ANSWERS requests through the gateway to `spec`'s host."""
+    host = {"Host": platform.gateway_host(spec)}
+    answers = [session.get(platform.gateway_url, headers=host, timeout=t.machine_s)
+               for _ in range(ANSWERS)]
+    return [(a.status_code, a.headers.get("X-Version")) for a in answers]

@@ -64,7 +64,6 @@ class RolloutTimeout(TimeoutError):
     """run_until_done passed the bound derived from the spec (e.g. a gate never approved)."""
 
 
-
 def next_tick_at(scheduled: float, now: float, interval: float) -> float:
     """When the tick after the one `scheduled` then runs, asked at `now` once it ended: one
     interval on, on the same grid. Slots a long tick ran past (a promotion waiting for the
@@ -74,6 +73,7 @@ def next_tick_at(scheduled: float, now: float, interval: float) -> float:
     if now > following:
         following += math.ceil((now - following) / interval) * interval
     return following
+
 
 class Engine:
     def __init__(

@@ -62,6 +62,6 @@ __all__ = [
     "FIXTURES", "LOAD_RPS", "LOAD_USERS", "AppVersion", "GateServer", "Observation",
     "StatusChange", "StatusTimeline", "SuiteTimeouts", "assert_no_failed_requests",
     "assert_promoted", "assert_rolled_back", "assert_traffic_follows_weights", "attach_json",
-    "besides_primary", "wait_scaled_to_zero", "engine_session", "holds", "load_spec", "observe_rollout", "release", "with_analysis",
-    "with_webhooks",
+    "besides_primary", "engine_session", "holds", "load_spec", "observe_rollout", "release",
+    "wait_scaled_to_zero", "with_analysis", "with_webhooks",
 ]
